@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make demo   create/reuse .venv/, install the package, run the main job on tiny-shapes
+#   make test   create/reuse .venv/, install the package with its test extras, run every test
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+PROMPT ?= a small red circle on the left
+
+.PHONY: demo test lab bench clean
+
+demo: $(VENV)/.installed-lessons
+	$(PY) -m explainer tokenize "$(PROMPT)"
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest
+
+lab: $(VENV)/.installed-lessons
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(VENV)/.installed-test
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-lessons: pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[lessons]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -e ".[lessons,test]"
+	touch $@ $(VENV)/.installed-lessons
+
+clean:
+	rm -rf $(VENV) build *.egg-info
