@@ -4,8 +4,35 @@ The public API is re-exported here. Importing the package is cheap: TensorFlow l
 when a network is first built.
 """
 
+import os
+
+# Keras 3 runs on TensorFlow here (graph mode on CPU, oneDNN on, as TensorFlow ships it).
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
 from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, tokenize
 
 __version__ = "0.1.0"
 
-__all__ = ["PromptTruncatedWarning", "Tokenizer", "Tokens", "tokenize", "__version__"]
+__all__ = [
+    "PRESETS", "Models", "PromptTruncatedWarning", "TextEncoder", "Tokenizer", "Tokens", "UNet",
+    "VAE", "WeightsError", "download", "load_models", "tokenize", "__version__",
+]
+
+
+def __getattr__(name):
+    # Heavy parts (TensorFlow) load on first use, so `import explainer` stays fast.
+    if name in ("load_models", "download", "Models", "WeightsError"):
+        from explainer import weights
+
+        return getattr(weights, name)
+    if name in ("TextEncoder", "UNet", "VAE"):
+        from explainer.text_encoder import TextEncoder
+        from explainer.unet import UNet
+        from explainer.vae import VAE
+
+        return {"TextEncoder": TextEncoder, "UNet": UNet, "VAE": VAE}[name]
+    if name in ("PRESETS",):
+        from explainer.presets import PRESETS
+
+        return PRESETS
+    raise AttributeError(f"module 'explainer' has no attribute {name!r}")

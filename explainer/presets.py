@@ -1,0 +1,117 @@
+"""Model configs as dataclasses, and the named presets.
+
+``sd-v1-5`` and (from the tiny-shapes issue) ``tiny-shapes`` are two configs of the same
+classes: a model never branches on a preset's name. The values for ``sd-v1-5`` are the ones in
+the published SD v1.5 ``config.json`` files (text_encoder/, unet/, vae/).
+
+Reading a diffusers folder's own ``config.json`` files into these dataclasses is done in
+``explainer/weights/configs.py``, next to the rest of the checkpoint-format knowledge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """CLIP text transformer. SD v1.5 uses CLIP ViT-L/14's: width 768, 12 layers, 12 heads."""
+
+    vocab_size: int = 49408
+    width: int = 768  # d_model; the context is [B, 77, width]
+    layers: int = 12
+    heads: int = 12
+    mlp_width: int = 3072
+    max_positions: int = 77
+    activation: str = "quick_gelu"  # x * sigmoid(1.702 x), as CLIP was trained
+    norm_eps: float = 1e-5
+
+    def get_config(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Conditional UNet predicting noise eps from (x_t, t, context). SD v1.5 values by default.
+
+    ``attention_levels[i]`` says whether resolution level ``i`` has spatial transformers
+    (diffusers' CrossAttnDownBlock2D) or only ResNet blocks (DownBlock2D). ``heads`` is one
+    number per level (SD v1 uses 8 heads everywhere; diffusers calls this attention_head_dim).
+    """
+
+    in_channels: int = 4
+    out_channels: int = 4
+    block_channels: tuple[int, ...] = (320, 640, 1280, 1280)
+    attention_levels: tuple[bool, ...] = (True, True, True, False)
+    layers_per_block: int = 2
+    heads: tuple[int, ...] = (8, 8, 8, 8)
+    transformer_depth: int = 1  # BasicTransformerBlocks per spatial transformer
+    context_width: int = 768  # cross-attention's key/value input: the text encoder's width
+    norm_groups: int = 32
+    norm_eps: float = 1e-5
+    flip_sin_to_cos: bool = True
+    freq_shift: float = 0.0
+    sample_size: int = 64  # latent side for the default image size (x 8 = 512 px)
+
+    def __post_init__(self):
+        n = len(self.block_channels)
+        if len(self.attention_levels) != n or len(self.heads) != n:
+            raise ValueError(
+                f"UNetConfig: block_channels {self.block_channels}, attention_levels "
+                f"{self.attention_levels} and heads {self.heads} must have one entry per level"
+            )
+
+    @property
+    def time_width(self) -> int:
+        """Width of the timestep embedding MLP: 4 x the first block's channels (1280 for SD)."""
+        return 4 * self.block_channels[0]
+
+    @property
+    def downscale(self) -> int:
+        """How much the latent grid shrinks at the bottom (8 for four levels)."""
+        return 2 ** (len(self.block_channels) - 1)
+
+    def get_config(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """The autoencoder (AutoencoderKL): f = 2^(levels-1) = 8 for SD, 4 latent channels."""
+
+    in_channels: int = 3
+    out_channels: int = 3
+    latent_channels: int = 4
+    block_channels: tuple[int, ...] = (128, 256, 512, 512)
+    layers_per_block: int = 2
+    norm_groups: int = 32
+    norm_eps: float = 1e-6
+    scaling_factor: float = 0.18215  # latents are scaled to roughly unit variance
+    mid_attention: bool = True
+    sample_size: int = 512  # image side the VAE was trained at
+
+    @property
+    def downscale(self) -> int:
+        """Image pixels per latent pixel along each side (f = 8 for SD v1.5)."""
+        return 2 ** (len(self.block_channels) - 1)
+
+    def get_config(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The three networks of one model, plus where its weights come from."""
+
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    repo_id: str | None = None  # the Hugging Face repository the download helper fetches
+
+    def get_config(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, PipelineConfig] = {
+    "sd-v1-5": PipelineConfig(repo_id="stable-diffusion-v1-5/stable-diffusion-v1-5"),
+}

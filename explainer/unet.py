@@ -1,0 +1,151 @@
+"""The conditional UNet: predicts the noise ε_θ(x_t, t, c) in a noisy latent.
+
+Ronneberger et al.'s UNet as Stable Diffusion uses it (Rombach et al. 2022): the latent goes
+down through resolution levels (ResNet blocks, spatial transformers that read the text
+context through cross-attention, stride-2 downsampling), through a middle block, and back up,
+each up level concatenating the skip activations saved on the way down.
+
+| code name   | symbol       | shape (SD v1.5, 512 px)  |
+|-------------|--------------|--------------------------|
+| ``latents`` | x_t          | [B, 64, 64, 4]           |
+| ``timesteps``| t           | [B]                      |
+| ``context`` | c            | [B, 77, 768]             |
+| ``t_emb``   | emb(t)       | [B, 1280]                |
+| returns     | ε_θ(x_t,t,c) | [B, 64, 64, 4]           |
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from explainer.block import Block, BlockModel
+from explainer.presets import UNetConfig
+from explainer.unet_blocks import (
+    Downsample,
+    ResnetBlock,
+    SpatialTransformer,
+    Upsample,
+    timestep_embedding,
+)
+
+
+class UNetLevel(Block):
+    """One resolution level: ResNet blocks, each optionally followed by a spatial transformer,
+    then a resampler (``Downsample`` on the way down, ``Upsample`` on the way up, or none)."""
+
+    def __init__(self, resnets, transformers, resample=None, **kwargs):
+        super().__init__(**kwargs)
+        self.resnets = list(resnets)
+        self.transformers = list(transformers)  # empty, or one per ResNet block
+        self.resample = resample
+
+    def call(self, h, t_emb, context, skips=None):
+        """Down (``skips`` None): returns h and the activations to save. Up: ``skips`` holds
+        this level's saved activations in the order they were saved; the last is used first."""
+        saved = []
+        for k, resnet in enumerate(self.resnets):
+            if skips is not None:
+                h = ops.concatenate([h, skips[-1 - k]], axis=-1)           # [B, h, w, C + C_skip]
+            h = resnet(h, t_emb)                                           # [B, h, w, C]
+            if self.transformers:
+                h = self.transformers[k](h, context)                       # [B, h, w, C]
+            saved.append(h)
+        if self.resample is not None:
+            h = self.resample(h)                                           # [B, h/2 or 2h, ..]
+            saved.append(h)
+        return h, saved
+
+
+class UNet(BlockModel):
+    """``unet(latents, timesteps, context)`` -> eps, all channels-last. See the module table."""
+
+    def __init__(self, config: UNetConfig = UNetConfig(), **kwargs):
+        super().__init__(**kwargs)
+        self.config = c = config
+        ch = c.block_channels
+        gn = dict(norm_groups=c.norm_groups, norm_eps=c.norm_eps)
+
+        self.time_mlp_1 = keras.layers.Dense(c.time_width, name="time_mlp_1")
+        self.time_mlp_2 = keras.layers.Dense(c.time_width, name="time_mlp_2")
+        self.conv_in = keras.layers.Conv2D(ch[0], 3, padding="same", name="conv_in")
+
+        def transformers(width, level, n, prefix):
+            if not c.attention_levels[level]:
+                return []
+            return [SpatialTransformer(width, c.heads[level], c.transformer_depth, **gn,
+                                       name=f"{prefix}_transformer_{k}") for k in range(n)]
+
+        # down
+        self.down = []
+        skip_channels, width = [ch[0]], ch[0]
+        for i, out in enumerate(ch):
+            resnets = []
+            for k in range(c.layers_per_block):
+                resnets.append(ResnetBlock(width, out, **gn, name=f"down{i}_resnet_{k}"))
+                width = out
+                skip_channels.append(out)
+            last = i == len(ch) - 1
+            resample = None if last else Downsample(out, name=f"down{i}_downsample")
+            if not last:
+                skip_channels.append(out)
+            self.down.append(UNetLevel(resnets, transformers(out, i, c.layers_per_block, f"down{i}"),
+                                       resample, name=f"down_{i}"))
+
+        # middle
+        self.mid_resnet_1 = ResnetBlock(width, width, **gn, name="mid_resnet_1")
+        self.mid_transformer = SpatialTransformer(width, c.heads[-1], c.transformer_depth, **gn,
+                                                  name="mid_transformer")
+        self.mid_resnet_2 = ResnetBlock(width, width, **gn, name="mid_resnet_2")
+
+        # up
+        self.up = []
+        for i, out in enumerate(reversed(ch)):
+            level = len(ch) - 1 - i
+            resnets = []
+            for k in range(c.layers_per_block + 1):
+                resnets.append(ResnetBlock(width + skip_channels.pop(), out, **gn,
+                                           name=f"up{i}_resnet_{k}"))
+                width = out
+            resample = Upsample(out, name=f"up{i}_upsample") if level > 0 else None
+            self.up.append(UNetLevel(resnets, transformers(out, level, c.layers_per_block + 1,
+                                                           f"up{i}"), resample, name=f"up_{i}"))
+
+        self.norm_out = keras.layers.GroupNormalization(c.norm_groups, epsilon=c.norm_eps,
+                                                        name="norm_out")
+        self.conv_out = keras.layers.Conv2D(c.out_channels, 3, padding="same", name="conv_out")
+
+        side = 2 * c.downscale  # a small latent that reaches the bottom level at 2 x 2
+        self(ops.zeros((1, side, side, c.in_channels)), ops.zeros((1,)),
+             ops.zeros((1, 2, c.context_width)))  # build every weight now
+
+    def call(self, latents, timesteps, context):
+        c = self.config
+        t_emb = timestep_embedding(timesteps, c.block_channels[0], c.flip_sin_to_cos,
+                                   c.freq_shift)                                 # [B, C0]
+        t_emb = self.time_mlp_2(ops.silu(self.time_mlp_1(t_emb)))               # [B, 4 C0]
+
+        h = self.conv_in(latents)                                               # [B, h, w, C0]
+        skips = [h]
+        # down
+        for level in self.down:
+            h, saved = level(h, t_emb, context)                                 # [B, h/2^i, w/2^i, C_i]
+            skips += saved
+        # middle
+        h = self.mid_resnet_1(h, t_emb)
+        h = self.mid_transformer(h, context)
+        h = self.mid_resnet_2(h, t_emb)                                         # [B, h/8, w/8, C_3]
+        # up
+        for level in self.up:
+            n = len(level.resnets)
+            h, _ = level(h, t_emb, context, skips=skips[-n:])                   # [B, 2h, 2w, C]
+            skips = skips[:-n]
+        return self.conv_out(ops.silu(self.norm_out(h)))                        # [B, h, w, 4]
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "config": self.config.get_config()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "UNet":
+        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in config["config"].items()}
+        return cls(UNetConfig(**cfg), name=config.get("name"))

@@ -1,0 +1,239 @@
+"""Load a diffusers-format Stable Diffusion folder into the Keras models.
+
+    folder/
+      model_index.json                       (optional here)
+      tokenizer/      vocab.json, merges.txt
+      text_encoder/   config.json, model[.fp16].safetensors
+      unet/           config.json, diffusion_pytorch_model[.fp16].safetensors
+      vae/            config.json, diffusion_pytorch_model[.fp16].safetensors
+      scheduler/      scheduler_config.json  (read by the pipeline)
+
+Safetensors only: a ``.bin``/``.ckpt`` pickle is refused, never opened. Everything that can be
+checked without reading tensor data is checked first (files present, headers readable, every
+key and shape matching the model built from config.json), so a bad folder fails in seconds
+with a message naming the file. Tensors are then streamed one at a time into the variables,
+so loading the 3.4 GB UNet needs about its own size in memory plus one tensor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explainer.weights.keys import IGNORED_BUFFERS, KeyMap
+
+PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+
+
+class WeightsError(ValueError):
+    """A weights folder or file is missing, corrupt, a pickle, or does not fit the model."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    file: Path
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def require_dir(part_dir: Path) -> None:
+    if not part_dir.is_dir():
+        raise WeightsError(
+            f"{part_dir} not found: a diffusers Stable Diffusion folder has tokenizer/, "
+            "text_encoder/, unet/, vae/ and scheduler/. Download it with "
+            "`explainer download sd-v1-5 --to DIR` (on a machine with internet access).")
+
+
+def weight_files(part_dir: Path, stem: str, variant: str | None = None) -> list[Path]:
+    """The safetensors file(s) of one part (``stem`` is "model" or "diffusion_pytorch_model").
+
+    Prefers the full-precision file, then the ``variant`` (e.g. "fp16") one; follows a
+    ``.safetensors.index.json`` for sharded checkpoints.
+    """
+    require_dir(part_dir)
+    names = [f"{stem}.{variant}.safetensors", f"{stem}.safetensors"] if variant else \
+        [f"{stem}.safetensors", f"{stem}.fp16.safetensors"]
+    for name in names:
+        if (part_dir / name).is_file():
+            return [part_dir / name]
+        index = part_dir / f"{name}.index.json"
+        if index.is_file():
+            try:
+                shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            except (ValueError, KeyError) as err:
+                raise WeightsError(f"{index} is not a valid shard index ({err})") from err
+            missing = [s for s in shards if not (part_dir / s).is_file()]
+            if missing:
+                raise WeightsError(f"{index} lists shard(s) that are missing: {missing}")
+            return [part_dir / s for s in shards]
+    pickles = sorted(p.name for p in part_dir.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise WeightsError(
+            f"{part_dir} holds only pickle weights ({', '.join(pickles)}). explainer never "
+            "unpickles files (a pickle can run arbitrary code); download the .safetensors "
+            f"version ({names[0]}) of this model instead.")
+    raise WeightsError(f"no weights in {part_dir}: expected {' or '.join(names)}")
+
+
+def read_headers(files: list[Path]) -> dict[str, TensorInfo]:
+    """Key -> (file, shape, dtype) from safetensors headers, without reading tensor data."""
+    from safetensors import safe_open
+
+    infos: dict[str, TensorInfo] = {}
+    for path in files:
+        try:
+            with safe_open(str(path), framework="numpy") as fh:
+                for key in fh.keys():
+                    sl = fh.get_slice(key)
+                    infos[key] = TensorInfo(path, tuple(sl.get_shape()), sl.get_dtype())
+        except Exception as err:  # SafetensorError, OSError, ...: all mean "this file is bad"
+            raise WeightsError(
+                f"{path} is not a readable safetensors file ({type(err).__name__}: {err}). "
+                "It may be truncated or corrupt: delete it and download it again.") from err
+    return infos
+
+
+def torch_shape(keras_shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """The shape a checkpoint tensor must have to fill a Keras variable of ``keras_shape``."""
+    if layout == "linear":
+        return tuple(reversed(keras_shape))
+    if layout == "conv":
+        kh, kw, i, o = keras_shape
+        return (o, i, kh, kw)
+    return tuple(keras_shape)
+
+
+def to_keras(array: np.ndarray, layout: str) -> np.ndarray:
+    """PyTorch layout -> Keras layout (see keys.py's table)."""
+    if layout == "linear":
+        if array.ndim == 4:  # a 1x1 Conv2d used as a Linear: [out, in, 1, 1]
+            array = array[:, :, 0, 0]
+        return array.T
+    if layout == "conv":
+        return array.transpose(2, 3, 1, 0)
+    return array
+
+
+def check_keys(keymap: KeyMap, infos: dict[str, TensorInfo], where: str) -> None:
+    """Every checkpoint tensor consumed, every variable filled, every shape right; else raise."""
+    expected = set(keymap)
+    found = set(infos) - set(IGNORED_BUFFERS)
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    mismatched = []
+    for key in sorted(expected & found):
+        variable, layout = keymap[key]
+        want = torch_shape(tuple(variable.shape), layout)
+        got = infos[key].shape
+        ok = got == want or (layout == "linear" and got == want + (1, 1))
+        if not ok:
+            mismatched.append(f"{key}: expected {want}, got {got}")
+    if missing or unexpected or mismatched:
+        def show(items):
+            return ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+        parts = [f"{len(missing)} missing: {show(missing)}" if missing else "",
+                 f"{len(unexpected)} unexpected: {show(unexpected)}" if unexpected else "",
+                 f"{len(mismatched)} with the wrong shape: {show(mismatched)}" if mismatched else ""]
+        raise WeightsError(
+            f"{where} does not match the model built from its config.json: "
+            + "; ".join(p for p in parts if p)
+            + ". Check that config.json and the weights file come from the same model.")
+
+
+def assign(keymap: KeyMap, infos: dict[str, TensorInfo]) -> None:
+    """Stream tensors file by file into the variables (one tensor in memory at a time)."""
+    from safetensors import safe_open
+
+    by_file: dict[Path, list[str]] = {}
+    for key in keymap:
+        by_file.setdefault(infos[key].file, []).append(key)
+    for path, keys in by_file.items():
+        with safe_open(str(path), framework="numpy") as fh:
+            for key in keys:
+                variable, layout = keymap[key]
+                array = to_keras(fh.get_tensor(key), layout)
+                variable.assign(np.ascontiguousarray(array, dtype=variable.dtype))
+
+
+@dataclass
+class Models:
+    """The three networks of one Stable Diffusion model, with its tokenizer and config."""
+
+    text_encoder: object
+    unet: object
+    vae: object
+    tokenizer: object
+    config: object  # PipelineConfig
+    folder: Path | None = None
+
+
+PARTS = (("text_encoder", "model"), ("unet", "diffusion_pytorch_model"),
+         ("vae", "diffusion_pytorch_model"))
+
+
+def read_pipeline_config(folder: Path):
+    """The ``PipelineConfig`` a diffusers folder describes (its three config.json files)."""
+    from explainer.presets import PipelineConfig
+    from explainer.weights.configs import text_encoder_config, unet_config, vae_config
+
+    for part, _ in PARTS:
+        require_dir(folder / part)
+    return PipelineConfig(text=text_encoder_config(folder / "text_encoder" / "config.json"),
+                          unet=unet_config(folder / "unet" / "config.json"),
+                          vae=vae_config(folder / "vae" / "config.json"))
+
+
+def load_models(folder: str | Path, variant: str | None = None, config=None) -> Models:
+    """Build the three Keras models from a diffusers folder's config.json files and load them.
+
+    Args:
+        folder: a diffusers-format Stable Diffusion folder (see the module docstring).
+        variant: "fp16" to prefer ``*.fp16.safetensors`` (stored fp16, computed in float32).
+        config: a ``PipelineConfig`` the folder must match (e.g. ``PRESETS["sd-v1-5"]``);
+            by default the folder's own configs are used, as diffusers' ``from_pretrained``.
+    """
+    from explainer.text_encoder import TextEncoder
+    from explainer.tokenizer import Tokenizer, default_tokenizer
+    from explainer.unet import UNet
+    from explainer.vae import VAE
+    from explainer.weights.keys import (
+        is_legacy_vae,
+        text_encoder_keys,
+        text_encoder_prefix,
+        unet_keys,
+        vae_keys,
+    )
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"weights folder {folder} does not exist; pass the folder that holds "
+                           "unet/, vae/, text_encoder/ (see `explainer download --help`)")
+    found = read_pipeline_config(folder)
+    if config is not None:
+        for name in ("text", "unet", "vae"):
+            ours, theirs = getattr(config, name), getattr(found, name)
+            diffs = {k: (v, getattr(theirs, k)) for k, v in ours.get_config().items()
+                     if k != "sample_size" and getattr(theirs, k) != v}
+            if diffs:
+                shown = ", ".join(f"{k}: expected {a!r}, found {b!r}" for k, (a, b) in diffs.items())
+                raise WeightsError(f"{folder}: the {name} config differs from the preset's ({shown})")
+    # Cheap checks for every part before any model is built or any tensor is read.
+    infos = {part: read_headers(weight_files(folder / part, stem, variant)) for part, stem in PARTS}
+
+    text_encoder = TextEncoder(found.text, name="text_encoder")
+    unet = UNet(found.unet, name="unet")
+    vae = VAE(found.vae, name="vae")
+    keymaps = {"text_encoder": text_encoder_keys(text_encoder,
+                                                  text_encoder_prefix(infos["text_encoder"])),
+               "unet": unet_keys(unet),
+               "vae": vae_keys(vae, legacy_attention=is_legacy_vae(infos["vae"]))}
+    for part, _ in PARTS:
+        check_keys(keymaps[part], infos[part], str(folder / part))
+    for part, _ in PARTS:
+        assign(keymaps[part], infos[part])
+
+    tokenizer_dir = folder / "tokenizer"
+    tokenizer = Tokenizer.from_folder(tokenizer_dir) if tokenizer_dir.is_dir() else default_tokenizer()
+    return Models(text_encoder, unet, vae, tokenizer, found, folder)

@@ -1,0 +1,66 @@
+"""Conditional UNet: parity with diffusers' UNet2DConditionModel on identical weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import reference_models as R
+from explainer.unet import UNet
+from explainer.weights import load_models
+from torch_io import max_abs_diff, to_numpy_nhwc, to_torch_nchw
+
+
+def _compare(ref_unet, our_unet, rng, side=16, context_width=32):
+    latents = rng.standard_normal((2, side, side, 4)).astype(np.float32)
+    timesteps = np.array([999.0, 37.0], np.float32)
+    context = rng.standard_normal((2, 77, context_width)).astype(np.float32)
+    with torch.no_grad():
+        ref = ref_unet(to_torch_nchw(latents), torch.from_numpy(timesteps),
+                       torch.from_numpy(context)).sample
+    ours = np.asarray(our_unet(latents, timesteps, context))
+    return ours, to_numpy_nhwc(ref)
+
+
+def test_parity_small(small_reference, small_models, rng):
+    ours, ref = _compare(small_reference[1], small_models.unet, rng)
+    assert ours.shape == (2, 16, 16, 4)
+    assert np.abs(ref).max() > 0.5
+    # float32 both sides; ~2e-6 observed. 1e-4 is the issue's bound.
+    assert max_abs_diff(ours, ref) <= 1e-4
+
+
+def test_parity_other_layout(tmp_path, rng):
+    """Attention-free first level, per-level heads, two transformer blocks per level, linear
+    projections (SD 2-style): the folder's own config drives the build."""
+    ref = R.unet(R.SMALL_UNET_3, seed=5)
+    R.save_folder(tmp_path, R.text_encoder(R.SMALL_TEXT), ref, R.vae(R.SMALL_VAE))
+    models = load_models(tmp_path)
+    assert models.unet.config.attention_levels == (False, True, True)
+    assert models.unet.config.heads == (2, 4, 8)
+    ours, expected = _compare(ref, models.unet, rng)
+    assert max_abs_diff(ours, expected) <= 1e-4  # same reason as above
+
+
+def test_timesteps_change_the_prediction(small_models, rng):
+    latents = rng.standard_normal((1, 8, 8, 4)).astype(np.float32)
+    context = rng.standard_normal((1, 77, 32)).astype(np.float32)
+    a = np.asarray(small_models.unet(latents, np.array([10.0]), context))
+    b = np.asarray(small_models.unet(latents, np.array([900.0]), context))
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_config_round_trip(small_models):
+    unet = small_models.unet
+    clone = UNet.from_config(unet.get_config())
+    assert clone.config == unet.config
+    assert len(clone.weights) == len(unet.weights)
+
+
+@pytest.mark.parametrize("bad", [dict(attention_levels=(True,)), dict(heads=(8, 8, 8))])
+def test_config_levels_must_agree(bad):
+    from explainer.presets import UNetConfig
+
+    with pytest.raises(ValueError, match="one entry per level"):
+        UNetConfig(**bad)
