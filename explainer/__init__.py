@@ -14,8 +14,9 @@ from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, token
 __version__ = "0.1.0"
 
 __all__ = [
-    "PRESETS", "Models", "PromptTruncatedWarning", "TextEncoder", "Tokenizer", "Tokens", "UNet",
-    "VAE", "WeightsError", "download", "load_models", "tokenize", "__version__",
+    "PRESETS", "Models", "Pipeline", "PromptTruncatedWarning", "Result", "StepRecord",
+    "TextEncoder", "Tokenizer", "Tokens", "Trace", "UNet", "VAE", "WeightsError",
+    "apply_guidance", "download", "load_models", "load_pipeline", "tokenize", "__version__",
 ]
 
 
@@ -35,4 +36,16 @@ def __getattr__(name):
         from explainer.presets import PRESETS
 
         return PRESETS
+    if name in ("load_pipeline", "Pipeline", "Result"):
+        from explainer import pipeline
+
+        return getattr(pipeline, name)
+    if name in ("Trace", "StepRecord"):
+        from explainer import trace
+
+        return getattr(trace, name)
+    if name == "apply_guidance":
+        from explainer.guidance import apply_guidance
+
+        return apply_guidance
     raise AttributeError(f"module 'explainer' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """The command line: ``python -m explainer <command> ...`` (also installed as ``explainer``).
 
 Commands:
-    tokenize PROMPT   show how CLIP reads a prompt: pieces, ids, padding, truncated tail.
+    tokenize PROMPT            show how CLIP reads a prompt: pieces, ids, padding, truncated tail.
+    download sd-v1-5 --to DIR  fetch the SD v1.5 weights folder (needs internet access).
 
 Exit codes: 0 success, 2 bad arguments, 1 runtime failure (one-line reason; ``--debug``
 shows the traceback).
@@ -23,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     tok = sub.add_parser("tokenize", help="show how CLIP tokenizes a prompt")
     tok.add_argument("prompt", help="the prompt text")
     tok.add_argument("--all", action="store_true", help="also list the padding positions")
+    dl = sub.add_parser("download", help="download a preset's weights folder")
+    dl.add_argument("preset", choices=["sd-v1-5"], help="the preset to download")
+    dl.add_argument("--to", required=True, metavar="DIR", help="the folder to fill")
+    dl.add_argument("--fp16", action="store_true", help="the fp16 files (half the size)")
     return parser
 
 
@@ -37,7 +42,15 @@ def _tokenize(args) -> int:
     return 0
 
 
-COMMANDS = {"tokenize": _tokenize}
+def _download(args) -> int:
+    from explainer.weights import download
+
+    folder = download(args.preset, to=args.to, variant="fp16" if args.fp16 else None)
+    print(folder)
+    return 0
+
+
+COMMANDS = {"tokenize": _tokenize, "download": _download}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,6 +99,13 @@ class VAEConfig:
         return asdict(self)
 
 
+# SD v1.5's scheduler/scheduler_config.json: PNDM (PLMS) on the scaled-linear schedule.
+SD15_SCHEDULER = {"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012,
+                  "beta_schedule": "scaled_linear", "num_train_timesteps": 1000,
+                  "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                  "trained_betas": None, "clip_sample": False}
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """The three networks of one model, plus where its weights come from."""
@@ -106,6 +113,7 @@ class PipelineConfig:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
+    scheduler: dict = field(default_factory=lambda: dict(SD15_SCHEDULER))  # a scheduler_config.json
     repo_id: str | None = None  # the Hugging Face repository the download helper fetches
 
     def get_config(self) -> dict:

@@ -30,6 +30,12 @@ SMALL_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_cha
                  layers_per_block=1, norm_num_groups=8, sample_size=32,
                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
 
+# SD v1.5's scheduler/scheduler_config.json
+SD15_SCHEDULER = {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0",
+                  "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                  "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
+                  "steps_offset": 1, "trained_betas": None, "clip_sample": False}
+
 # The published SD v1.5 configs (stable-diffusion-v1-5/stable-diffusion-v1-5, */config.json).
 SD15_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                  num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
@@ -88,5 +94,10 @@ def save_folder(folder: Path, text=None, unet_model=None, vae_model=None, varian
     tok.mkdir(exist_ok=True)
     for name in ("vocab.json", "merges.txt"):
         shutil.copy(asset_path("clip-tokenizer", name), tok / name)
+    (tok / "tokenizer_config.json").write_text(json.dumps({  # as in SD v1.5's tokenizer/
+        "model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+        "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": True}))
+    (folder / "scheduler").mkdir(exist_ok=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD15_SCHEDULER))
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     return folder

@@ -1,0 +1,151 @@
+"""Checks on what a learner passes to the pipeline, run before any heavy work.
+
+Each function either returns the value in the form the pipeline uses, or raises an error that
+names the value received and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from explainer.tokenizer import check_prompts
+
+MAX_SEED = 2**63 - 1
+
+
+def check_size(height, width, multiple: int, default: int) -> tuple[int, int]:
+    """(height, width) in pixels, defaulting to the model's own size; multiples of ``multiple``."""
+    out = []
+    for name, value in (("height", height), ("width", width)):
+        value = default if value is None else value
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"{name} must be an int number of pixels, got {value!r}")
+        if value <= 0 or value % multiple:
+            lower = max(multiple, value // multiple * multiple)
+            raise ValueError(
+                f"{name}={value} does not fit this model: it must be a positive multiple of "
+                f"{multiple} (the VAE's factor x the UNet's downsampling). Try {lower} or "
+                f"{lower + multiple}.")
+        out.append(int(value))
+    return out[0], out[1]
+
+
+def check_steps(num_steps, limit: int) -> int:
+    if isinstance(num_steps, bool) or not isinstance(num_steps, Integral):
+        raise TypeError(f"num_steps must be an int, got {num_steps!r}")
+    if not 1 <= num_steps <= limit:
+        raise ValueError(f"num_steps={num_steps} is out of range: use 1 to {limit} "
+                         "(the scheduler's training steps); 20-50 is typical")
+    return int(num_steps)
+
+
+def check_strength(strength) -> float:
+    if isinstance(strength, bool) or not isinstance(strength, Real) or not math.isfinite(strength):
+        raise TypeError(f"strength must be a number in (0, 1], got {strength!r}")
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"strength={strength} is outside (0, 1]: 1 repaints from pure noise, "
+                         "0.3 keeps most of the input image")
+    return float(strength)
+
+
+def check_seeds(seed, batch: int = 1) -> list[int]:
+    """Seeds as a list of ints: a list as given, or one int -> seed, seed+1, ... (``batch``)."""
+    seeds = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else \
+        ([seed + k for k in range(batch)] if isinstance(seed, Integral) else [seed])
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, Integral) or not 0 <= s <= MAX_SEED:
+            raise TypeError(f"seed must be a non-negative int (or a list of them), got {s!r}")
+    return [int(s) for s in seeds]
+
+
+def check_batch(prompt, negative_prompt, seed, latents_batch: int | None = None):
+    """Prompts, negative prompts and seeds as lists of one common batch size B."""
+    prompts = check_prompts(prompt)
+    if negative_prompt is None:
+        negatives = [""] * len(prompts)
+    else:
+        negatives = check_prompts(negative_prompt)
+        if len(negatives) == 1 and len(prompts) > 1:
+            negatives = negatives * len(prompts)
+    seeds = check_seeds(seed)
+    if len(seeds) == 1 and len(prompts) > 1:
+        seeds = [seeds[0] + k for k in range(len(prompts))]  # one seed -> seed, seed+1, ...
+    if len(prompts) == 1 and len(seeds) > 1:
+        prompts = prompts * len(seeds)
+        negatives = negatives * len(seeds) if len(negatives) == 1 else negatives
+    sizes = {"prompts": len(prompts), "negative prompts": len(negatives), "seeds": len(seeds)}
+    if latents_batch is not None:
+        sizes["latents"] = latents_batch
+        if len(prompts) == 1 and latents_batch > 1:
+            prompts, negatives = prompts * latents_batch, negatives * latents_batch
+            seeds = [seeds[0] + k for k in range(latents_batch)]
+            sizes.update(prompts=latents_batch, **{"negative prompts": latents_batch,
+                                                   "seeds": latents_batch})
+    if len(set(sizes.values())) != 1:
+        shown = ", ".join(f"{v} {k}" for k, v in sizes.items())
+        raise ValueError(f"batch sizes disagree ({shown}); give one of each per image, or a "
+                         "single value to share")
+    return prompts, negatives, seeds
+
+
+def check_latents(latents, shape: tuple[int, int, int]) -> np.ndarray:
+    """Initial unit-variance noise [B, h, w, 4] given by the caller."""
+    array = np.asarray(latents)
+    if array.ndim != 4 or tuple(array.shape[1:]) != tuple(shape):
+        raise ValueError(f"latents must have shape [B, {shape[0]}, {shape[1]}, {shape[2]}] "
+                         f"(channels last) for this size, got {tuple(array.shape)}")
+    if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+        raise ValueError("latents must be finite floats (unit-variance noise)")
+    return array.astype(np.float32)
+
+
+def check_image(image, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """An image batch as float32 [B, H, W, 3] in [-1, 1].
+
+    Accepts uint8 in [0, 255] or floats in [0, 1], rank 3 (one image) or 4 (a batch).
+    """
+    array = np.asarray(image)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"image must be [H, W, 3] or [B, H, W, 3] RGB, got shape "
+                         f"{tuple(np.shape(image))}")
+    if array.dtype == np.uint8:
+        out = array.astype(np.float32) / 127.5 - 1.0
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
+            raise ValueError(f"a float image must lie in [0, 1], got [{array.min()}, "
+                             f"{array.max()}]; pass uint8 for 0-255 values")
+        out = array.astype(np.float32) * 2.0 - 1.0
+    else:
+        raise TypeError(f"image dtype must be uint8 or float, got {array.dtype}")
+    if height is not None and out.shape[1:3] != (height, width):
+        raise ValueError(f"image is {out.shape[2]}x{out.shape[1]} (WxH) but height/width ask "
+                         f"for {width}x{height}; resize it or leave height/width unset")
+    return out
+
+
+def check_mask(mask, image_shape: tuple[int, ...]) -> np.ndarray:
+    """A repaint mask as float32 [B, H, W, 1] of 0/1 (1 = repaint, white)."""
+    array = np.asarray(mask)
+    b, h, w = image_shape[0], image_shape[1], image_shape[2]
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[1:] != (h, w) or array.shape[0] not in (1, b):
+        raise ValueError(f"mask must be [H, W] (or [B, H, W]) matching the image's {h}x{w} "
+                         f"pixels, got shape {tuple(np.shape(mask))}")
+    if array.dtype == np.bool_:
+        out = array.astype(np.float32)
+    elif array.dtype == np.uint8 and set(np.unique(array)) <= {0, 255}:
+        out = (array == 255).astype(np.float32)
+    elif np.issubdtype(array.dtype, np.number) and set(np.unique(array).tolist()) <= {0, 1}:
+        out = array.astype(np.float32)
+    else:
+        raise ValueError("mask must be boolean or hold only 0/1 (or 0/255 for uint8): white/1 "
+                         "marks the pixels to repaint")
+    return np.broadcast_to(out, (b, h, w))[..., None].copy()

@@ -1,0 +1,326 @@
+"""The denoising loop, written out: text-to-image, image-to-image and inpainting.
+
+Every arrow of the pipeline is a public method a learner can call from a notebook cell:
+
+    prompt ─tokenize─▶ Tokens ─encode_text─▶ context c            [B, 77, C]
+    seed ─initial_noise─▶ x_T                                      [B, h, w, 4]
+    for t in scheduler.timesteps:
+        ─predict_noise─▶ ε_θ(x_t, c_∅), ε_θ(x_t, c)   (one UNet call, batch 2B)
+        ─guide─────────▶ ε̃
+        ─step──────────▶ x_{t-1}, x̂_0
+    x_0 ─decode─▶ image                                            [B, H, W, 3] uint8
+
+Networks run as TensorFlow graph functions (not op by op); the loop around them is plain
+Python over numpy arrays, and every step is recorded in a ``Trace``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explainer.guidance import apply_guidance, check_guidance
+from explainer.inputs import (
+    check_batch,
+    check_image,
+    check_latents,
+    check_mask,
+    check_seeds,
+    check_size,
+    check_steps,
+    check_strength,
+)
+from explainer.trace import Trace
+
+
+@dataclass
+class Result:
+    """What a run returns: the pictures and everything computed on the way."""
+
+    images: np.ndarray  # [B, H, W, 3] uint8
+    trace: Trace
+
+
+class Pipeline:
+    """Stable Diffusion as stages. Build it with ``explainer.load_pipeline``."""
+
+    def __init__(self, models, scheduler_config: dict | None = None, preset: str | None = None,
+                 jit_compile: bool = False):
+        from explainer.schedulers import make_scheduler
+
+        self.models = models
+        self.tokenizer, self.text_encoder = models.tokenizer, models.text_encoder
+        self.unet, self.vae = models.unet, models.vae
+        self.preset, self.jit_compile = preset, jit_compile
+        # the folder's scheduler/scheduler_config.json, else the model config's (SD v1.5's)
+        self.scheduler_config = dict(scheduler_config or models.config.scheduler)
+        self.scheduler = make_scheduler(self.scheduler_config.get("_class_name", "pndm"),
+                                        self.scheduler_config)
+
+    @property
+    def latent_factor(self) -> int:
+        """Image pixels per latent pixel (8 for SD v1.5)."""
+        return self.vae.config.downscale
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width must be multiples of this (64 for SD v1.5)."""
+        return self.latent_factor * self.unet.config.downscale
+
+    @property
+    def default_size(self) -> int:
+        """The UNet's sample size x the VAE factor, as diffusers (512 for SD v1.5)."""
+        return self.unet.config.sample_size * self.latent_factor
+
+    # -- the stages ----------------------------------------------------------------------------
+
+    def tokenize(self, prompts):
+        """Prompt(s) -> list of ``Tokens`` (77 ids each)."""
+        return self.tokenizer(prompts if isinstance(prompts, (list, tuple)) else [prompts])
+
+    def encode_text(self, prompts) -> np.ndarray:
+        """Prompt(s) or Tokens -> context ``[B, 77, C]``, the text encoder's last hidden state."""
+        tokens = prompts if prompts and hasattr(prompts[0], "ids") else self.tokenize(prompts)
+        ids = np.stack([t.array() for t in tokens])                          # [B, 77]
+        return np.asarray(self.text_encoder.graph()(ids))                    # [B, 77, C]
+
+    def initial_noise(self, seed, batch: int | None = None, height: int | None = None,
+                      width: int | None = None) -> np.ndarray:
+        """Unit-variance x_T ``[B, h, w, 4]``, one numpy Generator per image.
+
+        ``seed`` is an int (then images use seed, seed+1, ... for ``batch`` > 1) or a list. The
+        same seed gives the same noise on every machine; image k of seeds [a, b] equals a
+        single run with seed b.
+        """
+        seeds = check_seeds(seed, batch or 1)
+        h, w = check_size(height, width, self.size_multiple, self.default_size)
+        shape = (h // self.latent_factor, w // self.latent_factor, self.unet.config.in_channels)
+        return np.stack([np.random.default_rng(s).standard_normal(shape, dtype=np.float32)
+                         for s in seeds])
+
+    def step_noise(self, seeds, index: int, shape) -> np.ndarray:
+        """Fresh noise for stochastic schedulers at step ``index``: a pure function of
+        (seed, index), so stage-by-stage runs and batches reproduce it exactly."""
+        return np.stack([np.random.default_rng([s, index + 1]).standard_normal(shape[1:],
+                                                                              dtype=np.float32)
+                         for s in seeds])
+
+    def predict_noise(self, latents, t, uncond_context, context):
+        """(ε_θ(x_t, c_∅), ε_θ(x_t, c)) from ONE UNet call on the batch doubled to 2B."""
+        x_in = np.concatenate([latents, latents]).astype(np.float32)         # [2B, h, w, 4]
+        t_in = np.full((x_in.shape[0],), float(t), np.float32)               # [2B]
+        c_in = np.concatenate([uncond_context, context])                     # [2B, 77, C]
+        eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile)(x_in, t_in, c_in))
+        eps_uncond, eps_text = np.split(eps, 2)                              # [B, h, w, 4] each
+        return eps_uncond, eps_text
+
+    def guide(self, eps_uncond, eps_text, scale: float, rescale: float = 0.0) -> np.ndarray:
+        """ε̃ = ε_uncond + s·(ε_text − ε_uncond) (see guidance.py)."""
+        return apply_guidance(eps_uncond, eps_text, scale, rescale)
+
+    def step(self, eps, t, latents, noise=None):
+        """One scheduler step: x_t -> x_{t-1}, with x̂_0 and the coefficients used."""
+        return self.scheduler.step(eps, t, latents, noise=noise)
+
+    def decode(self, latents) -> np.ndarray:
+        """Scaled latents ``[B, h, w, 4]`` -> uint8 images ``[B, H, W, 3]``."""
+        images = np.asarray(self.vae.graph("decode")(np.asarray(latents, np.float32)))
+        return np.round(np.clip(images / 2 + 0.5, 0.0, 1.0) * 255).astype(np.uint8)
+
+    def encode_image(self, images) -> np.ndarray:
+        """Images (uint8, or floats in [0, 1]) -> scaled latent means ``[B, H/8, W/8, 4]``.
+
+        diffusers samples z ~ q(z|x); this uses the mean μ, so the same image always gives the
+        same latents (the VAE's σ is tiny, so the difference is invisible).
+        """
+        return self._encode_pixels(check_image(images))
+
+    def _encode_pixels(self, pixels) -> np.ndarray:
+        """Checked pixels in [-1, 1] ``[B, H, W, 3]`` -> scaled latent means."""
+        return np.asarray(self.vae.graph("encode")(pixels))
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def denoise(self, latents, timesteps, context, uncond_context, guidance_scale, trace,
+                seeds, guidance_rescale=0.0, blend=None, progress=False) -> np.ndarray:
+        """The loop every run shares: from x_t at ``timesteps[0]`` down to x_0.
+
+        ``blend(i, latents) -> latents`` (inpainting) puts the known region back after a step.
+        """
+        steps = timesteps
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(timesteps, desc="denoising")
+        for i, t in enumerate(steps):
+            x_in = self.scheduler.scale_model_input(latents, t)                # x_t / √(σ²+1)
+            eps_uncond, eps_text = self.predict_noise(x_in, t, uncond_context, context)
+            _check_finite(eps_text, i, t, "the UNet's noise prediction")
+            eps = self.guide(eps_uncond, eps_text, guidance_scale, guidance_rescale)
+            noise = self.step_noise(seeds, i, latents.shape) if self.scheduler.stochastic else None
+            out = self.step(eps, t, latents, noise=noise)                     # x_{t-1}, x̂_0
+            _check_finite(out.prev_sample, i, t, "the scheduler step")
+            trace.record(i, t, latents, eps_uncond, eps_text, eps, out)
+            latents = out.prev_sample if blend is None else blend(i, out.prev_sample)
+        return latents
+
+    def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int = 50,
+                      guidance_scale: float = 7.5, guidance_rescale: float = 0.0,
+                      scheduler=None, height=None, width=None, latents=None, keep=None,
+                      progress: bool = False) -> Result:
+        """Prompt(s) -> images, with the Trace of every step. Defaults as diffusers'."""
+        run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
+                            guidance_rescale, scheduler, height, width, latents, keep,
+                            mode="text-to-image")
+        self.scheduler.set_timesteps(run.num_steps)
+        x_t = run.noise * self.scheduler.init_noise_sigma                      # x_T, scaled
+        x_0 = self.denoise(x_t, self.scheduler.timesteps, run.context, run.uncond_context,
+                           guidance_scale, run.trace, run.seeds, guidance_rescale,
+                           progress=progress)
+        return self._finish(run.trace, x_0)
+
+    def image_to_image(self, image, prompt, strength: float = 0.8, negative_prompt=None,
+                       seed=0, num_steps: int = 50, guidance_scale: float = 7.5,
+                       guidance_rescale: float = 0.0, scheduler=None, keep=None,
+                       progress: bool = False, mask=None) -> Result:
+        """Start from a noised version of ``image`` instead of pure noise (SDEdit).
+
+        ``strength`` in (0, 1] is how far back into the noise the image is pushed: the run
+        does the last ``int(num_steps · strength)`` of ``num_steps`` steps.
+        """
+        strength = check_strength(strength)
+        pixels = check_image(image)
+        h, w = check_size(pixels.shape[1], pixels.shape[2], self.size_multiple, self.default_size)
+        mode = "inpaint" if mask is not None else "image-to-image"
+        repaint = check_mask(mask, pixels.shape) if mask is not None else None
+        run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
+                            guidance_rescale, scheduler, h, w, None, keep, mode=mode,
+                            batch=pixels.shape[0], strength=strength)
+        self.scheduler.set_timesteps(run.num_steps)
+        n_run = min(int(run.num_steps * strength), run.num_steps)
+        start = run.num_steps - n_run
+        timesteps = self.scheduler.timesteps[start:]
+        if len(timesteps) == 0:
+            raise ValueError(f"strength={strength} with num_steps={run.num_steps} runs no step; "
+                             "raise strength or num_steps")
+        self.scheduler.set_begin_index(start)
+        x0_known = self._encode_pixels(pixels)                                  # [B, h, w, 4]
+        run.trace.metadata["start_step"] = start
+        if strength == 1.0 and mask is not None:
+            x_t = run.noise * self.scheduler.init_noise_sigma
+        else:
+            x_t = self.scheduler.add_noise(x0_known, run.noise, timesteps[:1])
+        blend = None
+        if repaint is not None:
+            m = repaint[:, :: self.latent_factor, :: self.latent_factor]      # [B, h, w, 1]
+
+            def blend(i, x):  # known region <- the input image noised to the next timestep
+                known = x0_known if i + 1 >= len(timesteps) else \
+                    self.scheduler.add_noise(x0_known, run.noise, timesteps[i + 1: i + 2])
+                return m * x + (1.0 - m) * known
+
+        x_0 = self.denoise(x_t, timesteps, run.context, run.uncond_context, guidance_scale,
+                           run.trace, run.seeds, guidance_rescale, blend, progress)
+        return self._finish(run.trace, x_0)
+
+    def inpaint(self, image, mask, prompt, strength: float = 1.0, **kwargs) -> Result:
+        """Repaint where ``mask`` is white/1; the rest is blended back in at every step, so
+        ordinary (4-channel) SD v1.5 weights inpaint, as diffusers does for them."""
+        return self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _prepare(self, prompt, negative_prompt, seed, num_steps, guidance_scale,
+                 guidance_rescale, scheduler, height, width, latents, keep, mode, batch=None,
+                 strength=None):
+        """Check every input, then tokenize, encode and draw the noise (the cheap stages)."""
+        from explainer.schedulers import make_scheduler
+
+        check_guidance(guidance_scale, guidance_rescale)
+        h, w = check_size(height, width, self.size_multiple, self.default_size)
+        shape = (h // self.latent_factor, w // self.latent_factor, self.unet.config.in_channels)
+        noise = None if latents is None else check_latents(latents, shape)
+        n = noise.shape[0] if noise is not None else batch
+        prompts, negatives, seeds = check_batch(prompt, negative_prompt, seed, n)
+        chosen = make_scheduler(scheduler or self.scheduler_config.get("_class_name", "pndm"),
+                                self.scheduler_config) if not hasattr(scheduler, "step") else scheduler
+        num_steps = check_steps(num_steps, chosen.config.num_train_timesteps)
+        trace = Trace(keep=keep, metadata=self._metadata(
+            mode, prompts, negatives, seeds, chosen, num_steps, guidance_scale, guidance_rescale,
+            h, w, strength))
+        self.scheduler = chosen
+        trace.tokens = self.tokenize(prompts)
+        trace.context = self.encode_text(trace.tokens)                          # [B, 77, C]
+        trace.uncond_context = self.encode_text(negatives)                      # [B, 77, C]
+        trace.initial_noise = noise if noise is not None else \
+            self.initial_noise(seeds, height=h, width=w)                        # [B, h, w, 4]
+        return _Run(trace, trace.context, trace.uncond_context, trace.initial_noise, seeds,
+                    num_steps)
+
+    def _finish(self, trace: Trace, latents) -> Result:
+        trace.final_latents = np.asarray(latents, np.float32)
+        trace.images = self.decode(latents)
+        return Result(trace.images, trace.materialize())
+
+    def _metadata(self, mode, prompts, negatives, seeds, scheduler, num_steps, guidance,
+                  rescale, h, w, strength) -> dict:
+        import keras
+        import tensorflow as tf
+
+        import explainer
+
+        return {"mode": mode, "preset": self.preset, "prompts": prompts,
+                "negative_prompts": negatives, "seeds": seeds,
+                "scheduler": type(scheduler).__name__, "scheduler_config": scheduler.get_config(),
+                "num_steps": num_steps, "guidance_scale": float(guidance), "guidance_rescale":
+                float(rescale), "height": h, "width": w, "strength": strength,
+                "weights": str(self.models.folder) if self.models.folder else None,
+                "versions": {"explainer": explainer.__version__, "keras": keras.__version__,
+                             "tensorflow": tf.__version__, "numpy": np.__version__}}
+
+
+@dataclass
+class _Run:
+    trace: Trace
+    context: np.ndarray
+    uncond_context: np.ndarray
+    noise: np.ndarray
+    seeds: list
+    num_steps: int
+
+
+def _check_finite(x, i, t, what: str) -> None:
+    if not np.all(np.isfinite(x)):
+        raise FloatingPointError(
+            f"step {i} (t={np.asarray(t).item():g}): {what} contains NaN or inf. Lower guidance_scale, check the "
+            "weights folder, or try float32 if you chose a lower precision.")
+
+
+def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
+                  variant: str | None = None, jit_compile: bool = False) -> Pipeline:
+    """A ``Pipeline`` for a preset and/or a diffusers weights folder.
+
+    - ``load_pipeline(weights=DIR)``: any SD v1-style diffusers folder, built from its configs;
+    - ``load_pipeline("sd-v1-5", weights=DIR)``: the same, checking the folder is SD v1.5-shaped.
+    """
+    import json
+
+    from explainer.presets import PRESETS
+    from explainer.weights import load_models
+
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if weights is None:
+        if preset is None:
+            raise ValueError("give a preset (one of %s) or weights=DIR, a diffusers folder"
+                             % sorted(PRESETS))
+        raise ValueError(f"preset {preset!r} needs weights=DIR: its diffusers folder. Get it "
+                         f"with `explainer download {preset} --to DIR` on a machine with "
+                         "internet access.")
+    models = load_models(weights, variant=variant,
+                         config=PRESETS[preset] if preset is not None else None)
+    scheduler_file = Path(weights) / "scheduler" / "scheduler_config.json"
+    scheduler_config = json.loads(scheduler_file.read_text()) if scheduler_file.is_file() else None
+    return Pipeline(models, scheduler_config, preset=preset, jit_compile=jit_compile)

@@ -1,0 +1,405 @@
+"""What every scheduler shares: its config, the noise schedule, the step output, the base classes.
+
+A scheduler turns the UNet's noise prediction at timestep t into the latents of the next
+(less noisy) timestep. All of them start from the same forward process (Ho et al. 2020):
+
+    x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε,      ε ~ N(0, I)
+
+Notation shared by every scheduler file (each file adds its own symbols):
+
+| code name       | symbol         | meaning                                                     |
+|-----------------|----------------|-------------------------------------------------------------|
+| ``T``           | T              | ``num_train_timesteps``, the training chain's length (1000)  |
+| ``t``           | t              | a training timestep, 0 ≤ t < T                               |
+| ``betas``       | β_t            | noise variance added by forward step t, float32 [T]          |
+| ``alpha_bar``   | ᾱ_t            | Π_{s≤t} (1 − β_s), the signal kept at t, float32 [T]         |
+| ``sigmas``      | σ_t            | √((1 − ᾱ_t)/ᾱ_t): the same noise level written as            |
+|                 |                | x_t/√ᾱ_t = x_0 + σ_t·ε (Karras et al. 2022), σ-space methods |
+| ``x_t``         | x_t            | the latents at timestep t                                    |
+| ``eps``         | ε_θ(x_t, t)    | the model's (guided) noise prediction                        |
+| ``pred_x0``     | x̂_0            | the clean latents implied by x_t and ε_θ                     |
+| ``prev_sample`` | x_{t−1}        | the latents after one step (the next timestep down)          |
+
+Arrays go in and out as float32 numpy arrays of any shape (the pipeline's [B, h, w, 4]); the
+arithmetic is elementwise and done in float32 in the same order as diffusers', so results
+match its schedulers to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+TIMESTEP_SPACINGS = ("leading", "linspace", "trailing")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """The numbers that fix a scheduler's arithmetic; the defaults are SD v1.5's folder.
+
+    Field names are diffusers' ``scheduler_config.json`` keys. Fields one method ignores
+    (``set_alpha_to_one``, ``clip_sample*`` outside DDIM/PNDM) are simply unused there.
+    """
+
+    num_train_timesteps: int = 1000          # T
+    beta_start: float = 0.00085              # β_0
+    beta_end: float = 0.012                  # β_{T-1}
+    beta_schedule: str = "scaled_linear"     # how β goes from β_0 to β_{T-1}
+    steps_offset: int = 1                    # added to "leading" timesteps (SD: 1)
+    timestep_spacing: str = "leading"        # how num_steps timesteps are picked from T
+    prediction_type: str = "epsilon"         # what the model predicts: ε, v, or x_0
+    set_alpha_to_one: bool = False           # DDIM/PNDM: ᾱ before t=0 is 1 (else ᾱ_0)
+    clip_sample: bool = False                # DDIM: clip x̂_0 to ±clip_sample_range
+    clip_sample_range: float = 1.0
+    skip_prk_steps: bool = True              # PNDM: PLMS only (SD), or 3 Runge-Kutta steps first
+
+    def __post_init__(self):
+        _check_choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
+        _check_choice("timestep_spacing", self.timestep_spacing, TIMESTEP_SPACINGS)
+        _check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
+        if not _is_int(self.num_train_timesteps) or self.num_train_timesteps < 2:
+            raise ValueError(f"num_train_timesteps={self.num_train_timesteps!r} must be an integer "
+                             ">= 2 (SD uses 1000)")
+        if not _is_int(self.steps_offset) or self.steps_offset < 0:
+            raise ValueError(f"steps_offset={self.steps_offset!r} must be an integer >= 0 "
+                             "(SD uses 1)")
+        if not 0.0 < self.beta_start <= self.beta_end < 1.0:
+            raise ValueError(f"need 0 < beta_start ({self.beta_start}) <= beta_end "
+                             f"({self.beta_end}) < 1 (SD uses 0.00085 and 0.012)")
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What one ``step`` computed: x_{t-1}, x̂_0 (same shape as x_t, float32), and the
+    scalars it used, named after the paper's symbols (see each scheduler's table)."""
+
+    prev_sample: np.ndarray                  # x_{t-1}
+    pred_x0: np.ndarray                      # x̂_0
+    coefficients: dict[str, float] = field(default_factory=dict)
+
+
+def noise_schedule(config: SchedulerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(β_t, ᾱ_t) for t = 0..T-1, float32 [T] each: the one place the schedule is computed.
+
+    Built as diffusers builds it: β in float32 (torch.linspace, squared for "scaled_linear"),
+    ᾱ as a cumulative product accumulated in float64 (as torch.cumprod does on CPU).
+    """
+    T = config.num_train_timesteps
+    if config.beta_schedule == "linear":                     # DDPM (Ho et al. 2020)
+        betas = _linspace_f32(config.beta_start, config.beta_end, T)               # β_t  [T]
+    elif config.beta_schedule == "scaled_linear":            # LDM / SD: linear in √β
+        betas = _linspace_f32(config.beta_start**0.5, config.beta_end**0.5, T) ** 2
+    else:                                                    # cosine (Nichol & Dhariwal 2021)
+        betas = _cosine_betas(T)
+    alphas = np.float32(1.0) - betas                                               # 1 − β_t
+    alpha_bar = np.cumprod(alphas, dtype=np.float64).astype(np.float32)           # ᾱ_t  [T]
+    return betas, alpha_bar
+
+
+def _linspace_f32(start: float, stop: float, num: int) -> np.ndarray:
+    """torch.linspace(start, stop, num, dtype=float32), as torch's reference kernel computes
+    it: float32 steps, the first half counted from ``start``, the second from ``stop``.
+    (Its SIMD kernels may round a value's last bit differently; tests allow for that.)"""
+    start32, stop32 = np.float32(start), np.float32(stop)
+    step = (stop32 - start32) / np.float32(num - 1)
+    i = np.arange(num)
+    from_start = start32 + step * i.astype(np.float32)
+    from_stop = stop32 - step * (num - 1 - i).astype(np.float32)
+    return np.where(i < num // 2, from_start, from_stop).astype(np.float32)
+
+
+def _cosine_betas(T: int, max_beta: float = 0.999) -> np.ndarray:
+    """β_t = 1 − ᾱ(t+1)/ᾱ(t) for ᾱ(s) = cos²((s/T + 0.008)/1.008 · π/2), capped at 0.999."""
+    def f(s):
+        return math.cos((s / T + 0.008) / 1.008 * math.pi / 2) ** 2
+    return np.array([min(1 - f(t + 1) / f(t), max_beta) for t in range(T)], dtype=np.float32)
+
+
+def sigmas_from(alpha_bar: np.ndarray) -> np.ndarray:
+    """σ_t = √((1 − ᾱ_t)/ᾱ_t), float32 [T]: the noise-to-signal ratio of x_t."""
+    return np.sqrt((np.float32(1.0) - alpha_bar) / alpha_bar)
+
+
+class Scheduler:
+    """Base class: ``set_timesteps(n)``, then for t in ``timesteps``: ``step(eps, t, x_t)``.
+
+    ``XScheduler()`` uses ``SchedulerConfig()``, SD v1.5's numbers; ``XScheduler.from_config(d)``
+    (and ``make_scheduler``) follow diffusers: d's keys, else that diffusers class's defaults.
+    Like diffusers' schedulers they are stateful (multistep methods remember past steps);
+    ``set_timesteps`` starts a new run. Subclasses set the class attributes, pick their
+    timesteps in ``_spaced_timesteps`` and compute their update in ``step``.
+    """
+
+    name: ClassVar[str]                      # our short name, e.g. "ddim"
+    diffusers_name: ClassVar[str]            # diffusers' class name, e.g. "DDIMScheduler"
+    # That diffusers class's constructor defaults for the config keys it shares with ours:
+    diffusers_defaults: ClassVar[dict] = {}
+    # Keys whose other values change the arithmetic in ways not ported: key -> allowed values.
+    only_supported: ClassVar[dict] = {"trained_betas": (None,)}
+    prediction_types: ClassVar[tuple] = PREDICTION_TYPES
+    stochastic: bool = False                 # True when step() needs ``noise``
+
+    def __init__(self, config: SchedulerConfig | None = None):
+        self.config = config if config is not None else SchedulerConfig()
+        if self.config.prediction_type not in self.prediction_types:
+            raise ValueError(f"{type(self).__name__} does not support prediction_type="
+                             f"{self.config.prediction_type!r}; use one of {self.prediction_types}")
+        self.betas, self.alpha_bar = noise_schedule(self.config)   # β_t, ᾱ_t  [T] float32
+        self.num_steps: int | None = None
+        self.timesteps: np.ndarray | None = None
+        self._begin_index: int | None = None
+
+    # -- the loop's interface --------------------------------------------------------------
+
+    @property
+    def init_noise_sigma(self) -> float:
+        """Standard deviation of x_T: the pipeline starts from N(0, I) · init_noise_sigma."""
+        return 1.0
+
+    def set_timesteps(self, num_steps: int) -> None:
+        """Pick ``num_steps`` timesteps (descending) out of T and reset the run's state."""
+        T = self.config.num_train_timesteps
+        if not _is_int(num_steps):
+            raise TypeError(f"num_steps must be an integer, got {num_steps!r}")
+        if not 1 <= num_steps <= T:
+            raise ValueError(f"num_steps={num_steps} must be between 1 and "
+                             f"num_train_timesteps={T}; 20-50 is typical")
+        timesteps = self._spaced_timesteps(int(num_steps))
+        if timesteps.min() < 0 or timesteps.max() > T - 1:
+            bad = timesteps[(timesteps < 0) | (timesteps > T - 1)][0]
+            raise ValueError(
+                f"timestep_spacing={self.config.timestep_spacing!r} with num_steps={num_steps} "
+                f"(steps_offset={self.config.steps_offset}) gives timestep {bad}, outside the "
+                f"trained range 0..{T - 1} (diffusers would clamp it or fail); use fewer steps "
+                "or another timestep_spacing")
+        self.num_steps = int(num_steps)
+        self.timesteps = timesteps
+        self._begin_index = None
+        self._reset()
+
+    def scale_model_input(self, x_t: np.ndarray, t) -> np.ndarray:
+        """What the UNet should see at t; identity unless the method works in σ-space."""
+        return x_t
+
+    def step(self, eps, t, x_t, noise=None) -> StepOutput:
+        """One step down from timestep t (one of ``timesteps``, in order): x_t -> x_{t-1}.
+
+        ``eps`` is the model's output at (x_t, t): ε_θ, or v or x_0 per ``prediction_type``.
+        ``noise`` (z ~ N(0, I), shaped like x_t) is used when ``stochastic`` is True.
+        """
+        raise NotImplementedError
+
+    def add_noise(self, x0, noise, t) -> np.ndarray:
+        """Forward process q(x_t | x_0): √ᾱ_t · x_0 + √(1 − ᾱ_t) · noise, t scalar or [B]."""
+        x0, noise = _as_f32(x0), _as_f32(noise)
+        t = np.asarray(t).astype(np.int64).reshape(-1)                      # [1] or [B]
+        alpha_bar_t = _per_sample(self.alpha_bar[t], x0.ndim)               # [B, 1, ..., 1]
+        return np.sqrt(alpha_bar_t) * x0 + np.sqrt(np.float32(1.0) - alpha_bar_t) * noise
+
+    def set_begin_index(self, begin_index: int = 0) -> None:
+        """Image-to-image starts part-way down: the first step is ``timesteps[begin_index]``."""
+        self._begin_index = int(begin_index)
+
+    # -- configs ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: dict, **options) -> "Scheduler":
+        """Like diffusers' ``from_config``: the dict's keys where given (a ``scheduler_config
+        .json``, or another scheduler's config), this method's diffusers defaults otherwise.
+
+        Keys this method does not take are ignored, as are keys a diffusers config lists under
+        ``_use_default_values``; a value whose arithmetic is not ported raises ValueError.
+        """
+        defaulted = set(config.get("_use_default_values", ()))
+        given = {k: v for k, v in config.items() if k not in defaulted and not k.startswith("_")}
+        for key, allowed in cls.only_supported.items():
+            if key in given and not any(_same(given[key], a) for a in allowed):
+                raise ValueError(f"{cls.__name__} does not support {key}={given[key]!r} "
+                                 f"(supported: {', '.join(repr(a) for a in allowed)})")
+        values = {**cls.diffusers_defaults,
+                  **{k: v for k, v in given.items() if k in cls.diffusers_defaults}}
+        for key in cls.options():
+            if key in given:
+                options.setdefault(key, given[key])
+        return cls(SchedulerConfig(**values), **options)
+
+    @classmethod
+    def options(cls) -> tuple[str, ...]:
+        """Constructor arguments that are not config fields (e.g. DDIM's ``eta``)."""
+        return ()
+
+    def get_config(self) -> dict:
+        """The keys this method takes, with diffusers' names (plus its options, e.g. eta):
+        ``from_config(get_config())`` rebuilds it, in this library or in diffusers."""
+        return {"_class_name": self.diffusers_name,
+                **{key: getattr(self.config, key) for key in self.diffusers_defaults},
+                **{key: getattr(self, key) for key in self.options()}}
+
+    # -- for subclasses --------------------------------------------------------------------
+
+    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        """Forget the previous run's history (multistep methods override)."""
+
+    def _check_ready(self, eps, x_t) -> tuple[np.ndarray, np.ndarray]:
+        if self.timesteps is None:
+            raise RuntimeError(f"call {type(self).__name__}.set_timesteps(num_steps) "
+                               "before step()")
+        eps, x_t = _as_f32(eps), _as_f32(x_t)
+        if eps.shape != x_t.shape:
+            raise ValueError(f"eps has shape {eps.shape} but x_t has shape {x_t.shape}; "
+                             "they must match")
+        return eps, x_t
+
+    def _check_in_order(self, t, i: int) -> None:
+        """Index-counting methods: step i must be called with t = timesteps[i]."""
+        if i >= len(self.timesteps):
+            raise RuntimeError(f"all {len(self.timesteps)} steps are done; call set_timesteps "
+                               "to start a new run")
+        if np.asarray(t).reshape(()) != self.timesteps[i]:
+            raise ValueError(f"step {i} expects t={self.timesteps[i]}, got t={t}: call step() "
+                             "once per timestep, in the order of scheduler.timesteps "
+                             "(set_timesteps restarts)")
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.config})"
+
+
+class SigmaScheduler(Scheduler):
+    """Base of the k-diffusion-style methods (Euler, Euler ancestral, LMS), which step in
+    σ-space: they integrate x̃ = x_t·√(σ²+1) from σ_max down to σ = 0.
+
+    As in diffusers, their timesteps are float32 ("linspace" spacing gives fractional t, e.g.
+    832.5, which the UNet takes as is and σ is interpolated at), ``sigmas`` has one more entry
+    than ``timesteps`` (the final σ = 0), and the step index counts calls to ``step``.
+    """
+
+    def __init__(self, config: SchedulerConfig | None = None):
+        super().__init__(config)
+        sigmas = sigmas_from(self.alpha_bar)                                # σ_t  [T]
+        self.sigmas = np.concatenate([sigmas[::-1], [0.0]]).astype(np.float32)  # σ_max ... 0
+        self._step_index: int | None = None
+
+    @property
+    def init_noise_sigma(self) -> float:
+        """x_T ~ N(0, σ_max² + 1) for "leading" (as diffusers), N(0, σ_max²) otherwise."""
+        sigma_max = self.sigmas.max()
+        if self.config.timestep_spacing in ("linspace", "trailing"):
+            return float(sigma_max)
+        return float(np.sqrt(sigma_max * sigma_max + np.float32(1.0)))
+
+    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
+        """The float32 timesteps of diffusers' Euler, Euler ancestral and LMS schedulers."""
+        T, spacing = self.config.num_train_timesteps, self.config.timestep_spacing
+        if spacing == "linspace":                                          # 999 ... 0, fractional
+            return np.linspace(0, T - 1, num_steps, dtype=np.float32)[::-1].copy()
+        if spacing == "leading":                                           # 981, 961, ... + offset
+            step_ratio = T // num_steps
+            timesteps = (np.arange(0, num_steps) * step_ratio).round()[::-1].astype(np.float32)
+            return timesteps + np.float32(self.config.steps_offset)
+        step_ratio = T / num_steps                                         # trailing: 999, ...
+        return np.arange(T, 0, -step_ratio).round().astype(np.float32) - np.float32(1)
+
+    def _reset(self) -> None:
+        sigmas = sigmas_from(self.alpha_bar)                                # σ at t = 0..T-1
+        sigmas = np.interp(self.timesteps, np.arange(0, len(sigmas)), sigmas)  # σ(t_i)  [n]
+        self.sigmas = np.concatenate([sigmas, [0.0]]).astype(np.float32)  # [n + 1], σ_n = 0
+        self._step_index = None
+
+    def scale_model_input(self, x_t, t) -> np.ndarray:
+        """x_t / √(σ_t² + 1): the UNet was trained on inputs of unit variance."""
+        if self.timesteps is None:
+            raise RuntimeError(f"call {type(self).__name__}.set_timesteps(num_steps) first")
+        if self._step_index is None:
+            self._init_step_index(t)
+        sigma = self.sigmas[self._step_index]
+        return _as_f32(x_t) / np.sqrt(sigma * sigma + np.float32(1.0))
+
+    def add_noise(self, x0, noise, t) -> np.ndarray:
+        """x_0 + σ_t · noise (σ-space forward process), t from ``timesteps``."""
+        x0, noise = _as_f32(x0), _as_f32(noise)
+        if self.timesteps is None:
+            raise RuntimeError(f"call {type(self).__name__}.set_timesteps(num_steps) "
+                               "before add_noise()")
+        t = np.asarray(t).reshape(-1)
+        if self._begin_index is None:
+            indices = [self._index_for_timestep(s) for s in t]
+        else:
+            index = self._step_index if self._step_index is not None else self._begin_index
+            indices = [index] * len(t)
+        sigma = _per_sample(self.sigmas[indices], x0.ndim)                  # [B, 1, ..., 1]
+        return x0 + noise * sigma
+
+    def _pred_x0(self, model_output, x, sigma) -> np.ndarray:
+        """x̂_0 from the model output at noise level σ, whichever of ε, v or x_0 it predicts."""
+        if self.config.prediction_type == "epsilon":
+            return x - sigma * model_output                                # x − σ·ε
+        if self.config.prediction_type == "v_prediction":                  # c_out·v + c_skip·x
+            return (model_output * (-sigma / np.sqrt(sigma * sigma + np.float32(1.0)))
+                    + x / (sigma * sigma + np.float32(1.0)))
+        return model_output                                                # "sample"
+
+    def _init_step_index(self, t) -> None:
+        self._step_index = (self._index_for_timestep(t) if self._begin_index is None
+                            else self._begin_index)
+
+    def _index_for_timestep(self, t) -> int:
+        """Where t is in ``timesteps`` (the 2nd match if it repeats, as diffusers)."""
+        matches = np.nonzero(self.timesteps == np.asarray(t, dtype=self.timesteps.dtype))[0]
+        if len(matches) == 0:
+            raise ValueError(f"timestep {t} is not one of this scheduler's timesteps "
+                             f"{self.timesteps.tolist()[:5]}...; loop over scheduler.timesteps")
+        return int(matches[1] if len(matches) > 1 else matches[0])
+
+    def _begin_step(self, eps, t, x_t):
+        """Checks shared by the σ-space steps; returns (eps, x_t, i) for step index i."""
+        eps, x_t = self._check_ready(eps, x_t)
+        if self._step_index is None:
+            self._init_step_index(t)
+        self._check_in_order(t, self._step_index)
+        return eps, x_t, self._step_index
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _as_f32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def _per_sample(values: np.ndarray, ndim: int) -> np.ndarray:
+    """[B] -> [B, 1, ..., 1], to broadcast one value per sample over an ndim-array."""
+    return np.asarray(values, dtype=np.float32).reshape((-1,) + (1,) * (ndim - 1))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_timestep(t, T: int) -> int:
+    """t as an int in 0..T-1 (it indexes ᾱ), or a ValueError saying so."""
+    value = float(np.asarray(t).reshape(()))
+    if value != int(value) or not 0 <= value <= T - 1:
+        raise ValueError(f"timestep {t!r} must be an integer in 0..{T - 1}; "
+                         "loop over scheduler.timesteps")
+    return int(value)
+
+
+def _check_choice(key: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}={value!r} is not supported; use one of {choices}")
+
+
+def _same(a, b) -> bool:
+    """Config-value equality where True != 1 and None only equals None (-inf == -inf)."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b
+    return a == b

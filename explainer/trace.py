@@ -1,0 +1,196 @@
+"""The Trace: every tensor of one run, by name, so a lesson can replay, plot and animate it.
+
+Notation (one table for the whole package; the schedulers' files add their own symbols):
+
+| name in the trace      | symbol             | shape               | what it is                        |
+|------------------------|--------------------|---------------------|-----------------------------------|
+| ``tokens``             |                    | B x Tokens          | the prompts' 77 ids and pieces    |
+| ``context``            | c                  | [B, 77, C]          | text encoder output for the prompt |
+| ``uncond_context``     | c_∅                | [B, 77, C]          | same for "" or the negative prompt |
+| ``initial_noise``      | x_T (unit variance) | [B, h, w, 4]       | the seed's noise, before init σ   |
+| ``steps.i.timestep``   | t                  | int                 | the UNet's timestep at step i     |
+| ``steps.i.coefficients``| ᾱ_t, σ_t, ...     | dict of floats      | what the scheduler used           |
+| ``steps.i.latents_in`` | x_t                | [B, h, w, 4]        | latents entering step i           |
+| ``steps.i.eps_uncond`` | ε_θ(x_t, c_∅)      | [B, h, w, 4]        | noise predicted without the prompt |
+| ``steps.i.eps_text``   | ε_θ(x_t, c)        | [B, h, w, 4]        | noise predicted with the prompt   |
+| ``steps.i.eps``        | ε̃                 | [B, h, w, 4]        | guided noise (guidance.py)        |
+| ``steps.i.pred_x0``    | x̂_0               | [B, h, w, 4]        | the clean latent predicted at step i |
+| ``steps.i.latents_out``| x_{t-1}            | [B, h, w, 4]        | latents leaving step i            |
+| ``final_latents``      | x_0                | [B, h, w, 4]        | latents after the last step       |
+| ``images``             |                    | [B, H, W, 3] uint8  | the decoded pictures              |
+
+``keep=`` bounds memory: a tuple of the per-step names to record (``keep=()`` records only the
+timesteps and coefficients, ``keep=None`` everything). ``trace["steps.12.eps_text"]`` looks a
+tensor up by name; ``trace.names()`` lists them all.
+
+On a GPU, copying tensors to the host every step stalls the device. The pipeline hands the
+trace numpy arrays today (the CPU path); a GPU path would hand it device tensors and convert
+them on access or in one batch at the end (``Trace.materialize``), which this class allows
+because every accessor goes through ``_host``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STEP_TENSORS = ("latents_in", "eps_uncond", "eps_text", "eps", "pred_x0", "latents_out")
+RUN_TENSORS = ("context", "uncond_context", "initial_noise", "final_latents", "images")
+
+
+def _host(x):
+    """A device tensor (or anything array-like) as a numpy array; numpy passes through."""
+    return None if x is None else np.asarray(x)
+
+
+@dataclass
+class StepRecord:
+    """One denoising step. Tensor fields are None when ``keep`` left them out."""
+
+    index: int
+    timestep: int | float  # float for σ-space schedulers' fractional timesteps (e.g. 832.5)
+    coefficients: dict[str, float] = field(default_factory=dict)
+    latents_in: Any = None
+    eps_uncond: Any = None
+    eps_text: Any = None
+    eps: Any = None
+    pred_x0: Any = None
+    latents_out: Any = None
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {k: _host(getattr(self, k)) for k in STEP_TENSORS if getattr(self, k) is not None}
+
+
+@dataclass
+class Trace:
+    """Everything one run computed; see the module docstring for the names."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tokens: list = field(default_factory=list)
+    context: Any = None
+    uncond_context: Any = None
+    initial_noise: Any = None
+    steps: list[StepRecord] = field(default_factory=list)
+    final_latents: Any = None
+    images: Any = None
+    keep: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.keep is not None:
+            self.keep = tuple(self.keep)
+            unknown = sorted(set(self.keep) - set(STEP_TENSORS))
+            if unknown:
+                raise ValueError(f"keep= names unknown step tensors {unknown}; choose from "
+                                 f"{list(STEP_TENSORS)} (or keep=None for all, () for none)")
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record(self, index: int, timestep, latents_in, eps_uncond, eps_text, eps, out) -> StepRecord:
+        """Record one step; ``out`` is the scheduler's StepOutput (prev_sample, pred_x0, ...)."""
+        values = dict(latents_in=latents_in, eps_uncond=eps_uncond, eps_text=eps_text, eps=eps,
+                      pred_x0=out.pred_x0, latents_out=out.prev_sample)
+        kept = {k: v for k, v in values.items() if self.keep is None or k in self.keep}
+        record = StepRecord(index=int(index), timestep=np.asarray(timestep).item(),
+                            coefficients={k: float(v) for k, v in out.coefficients.items()}, **kept)
+        self.steps.append(record)
+        return record
+
+    def materialize(self) -> "Trace":
+        """Convert every recorded tensor to numpy now (one batch at the end of a run)."""
+        for name in RUN_TENSORS:
+            setattr(self, name, _host(getattr(self, name)))
+        for step in self.steps:
+            for name in STEP_TENSORS:
+                setattr(step, name, _host(getattr(step, name)))
+        return self
+
+    # -- looking things up -------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Every tensor name in this trace, e.g. ``"steps.3.pred_x0"``."""
+        out = [n for n in RUN_TENSORS if getattr(self, n) is not None]
+        for step in self.steps:
+            out += [f"steps.{step.index}.{k}" for k in STEP_TENSORS if getattr(step, k) is not None]
+        return out
+
+    def __getitem__(self, name: str):
+        parts = name.split(".")
+        if parts[0] == "steps" and len(parts) == 3 and parts[1].lstrip("-").isdigit():
+            step = self.steps[int(parts[1])]
+            if parts[2] in STEP_TENSORS or parts[2] in ("timestep", "coefficients", "index"):
+                value = getattr(step, parts[2])
+                if value is None:
+                    raise KeyError(f"{name} was not kept (keep={self.keep}); run again with "
+                                   f"keep=None or a keep= that includes {parts[2]!r}")
+                return _host(value) if parts[2] in STEP_TENSORS else value
+        elif len(parts) == 1 and parts[0] in RUN_TENSORS + ("tokens", "metadata"):
+            value = getattr(self, parts[0])
+            return _host(value) if parts[0] in RUN_TENSORS else value
+        raise KeyError(f"no tensor named {name!r}; trace.names() lists them "
+                       "(e.g. 'context', 'steps.0.eps_text')")
+
+    def stack(self, name: str) -> np.ndarray:
+        """One per-step tensor over all steps: ``stack("pred_x0")`` -> [steps, B, h, w, 4]."""
+        return np.stack([self[f"steps.{k}.{name}"] for k in range(len(self.steps))])
+
+    @property
+    def timesteps(self) -> np.ndarray:
+        return np.array([s.timestep for s in self.steps])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the trace's tensors (what ``keep=`` bounds)."""
+        total = sum(_host(getattr(self, n)).nbytes for n in RUN_TENSORS if getattr(self, n) is not None)
+        return total + sum(t.nbytes for s in self.steps for t in s.tensors().values())
+
+    # -- save / load -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.npz``: every tensor plus a JSON string of metadata, tokens and steps."""
+        path = Path(path)
+        arrays = {n: _host(getattr(self, n)) for n in RUN_TENSORS if getattr(self, n) is not None}
+        for step in self.steps:
+            arrays.update({f"steps.{step.index}.{k}": v for k, v in step.tensors().items()})
+        header = {
+            "format": "explainer-trace/1",
+            "metadata": self.metadata,
+            "keep": list(self.keep) if self.keep is not None else None,
+            "tokens": [{f.name: getattr(t, f.name) for f in fields(t)} for t in self.tokens],
+            "steps": [{"index": s.index, "timestep": s.timestep, "coefficients": s.coefficients}
+                      for s in self.steps],
+        }
+        arrays["__header__"] = np.array(json.dumps(header))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:  # a file handle: np.savez would append .npz to the name
+            np.savez_compressed(fh, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Trace":
+        """Read a trace written by ``save`` (no pickle: plain arrays and JSON only)."""
+        from explainer.tokenizer import Tokens
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"trace file {path} not found")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            header = json.loads(str(arrays.pop("__header__")))
+        except (ValueError, KeyError, OSError) as err:
+            raise ValueError(f"{path} is not a trace saved by explainer ({err})") from err
+        if header.get("format") != "explainer-trace/1":
+            raise ValueError(f"{path}: unknown trace format {header.get('format')!r}")
+        tokens = [Tokens(t["prompt"], tuple(t["ids"]), tuple(t["pieces"]), t["n_real"],
+                         tuple(t["truncated"])) for t in header["tokens"]]
+        steps = []
+        for s in header["steps"]:
+            tensors = {k: arrays.get(f"steps.{s['index']}.{k}") for k in STEP_TENSORS}
+            steps.append(StepRecord(s["index"], s["timestep"], s["coefficients"], **tensors))
+        keep = tuple(header["keep"]) if header["keep"] is not None else None
+        return cls(metadata=header["metadata"], tokens=tokens, steps=steps, keep=keep,
+                   **{n: arrays.get(n) for n in RUN_TENSORS})
