@@ -166,11 +166,16 @@ class Pipeline:
             latents = out.prev_sample if blend is None else blend(i, out.prev_sample)
         return latents
 
-    def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int = 50,
-                      guidance_scale: float = 7.5, guidance_rescale: float = 0.0,
+    def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int | None = None,
+                      guidance_scale: float | None = None, guidance_rescale: float = 0.0,
                       scheduler=None, height=None, width=None, latents=None, keep=None,
                       progress: bool = False) -> Result:
-        """Prompt(s) -> images, with the Trace of every step. Defaults as diffusers'."""
+        """Prompt(s) -> images, with the Trace of every step.
+
+        Defaults as diffusers' (50 steps, guidance 7.5, the folder's scheduler, the UNet's
+        sample size), or the preset's own (tiny-shapes: 25 steps, guidance 5).
+        """
+        num_steps, guidance_scale = self._defaults(num_steps, guidance_scale)
         run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
                             guidance_rescale, scheduler, height, width, latents, keep,
                             mode="text-to-image")
@@ -182,7 +187,7 @@ class Pipeline:
         return self._finish(run.trace, x_0)
 
     def image_to_image(self, image, prompt, strength: float = 0.8, negative_prompt=None,
-                       seed=0, num_steps: int = 50, guidance_scale: float = 7.5,
+                       seed=0, num_steps: int | None = None, guidance_scale: float | None = None,
                        guidance_rescale: float = 0.0, scheduler=None, keep=None,
                        progress: bool = False, mask=None) -> Result:
         """Start from a noised version of ``image`` instead of pure noise (SDEdit).
@@ -190,6 +195,7 @@ class Pipeline:
         ``strength`` in (0, 1] is how far back into the noise the image is pushed: the run
         does the last ``int(num_steps · strength)`` of ``num_steps`` steps.
         """
+        num_steps, guidance_scale = self._defaults(num_steps, guidance_scale)
         strength = check_strength(strength)
         pixels = check_image(image)
         h, w = check_size(pixels.shape[1], pixels.shape[2], self.size_multiple, self.default_size)
@@ -231,6 +237,15 @@ class Pipeline:
         return self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _defaults(self, num_steps, guidance_scale):
+        from explainer.presets import PRESETS
+
+        preset = PRESETS.get(self.preset)
+        steps = preset.default_steps if preset else 50
+        guidance = preset.default_guidance if preset else 7.5
+        return (steps if num_steps is None else num_steps,
+                guidance if guidance_scale is None else guidance_scale)
 
     def _prepare(self, prompt, negative_prompt, seed, num_steps, guidance_scale,
                  guidance_rescale, scheduler, height, width, latents, keep, mode, batch=None,
@@ -303,15 +318,26 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
     """A ``Pipeline`` for a preset and/or a diffusers weights folder.
 
     - ``load_pipeline(weights=DIR)``: any SD v1-style diffusers folder, built from its configs;
-    - ``load_pipeline("sd-v1-5", weights=DIR)``: the same, checking the folder is SD v1.5-shaped.
+    - ``load_pipeline("sd-v1-5", weights=DIR)``: the same, checking the folder is SD v1.5-shaped;
+    - ``load_pipeline("tiny-shapes")`` (or no argument): the model shipped in assets/.
     """
     import json
 
     from explainer.presets import PRESETS
     from explainer.weights import load_models
 
+    if preset is None and weights is None:
+        preset = "tiny-shapes"  # the embedded default: runs anywhere, no download
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if weights is None and preset is not None and PRESETS[preset].assets:
+        from explainer.assets import asset_path
+
+        weights = asset_path(PRESETS[preset].assets)
+        if not (weights / "unet").is_dir():
+            raise FileNotFoundError(f"the {preset} weights are missing from {weights}; train "
+                                    "them with `python -m explainer.shapes.train --out DIR` and "
+                                    "copy DIR/tiny-shapes there")
     if weights is None:
         if preset is None:
             raise ValueError("give a preset (one of %s) or weights=DIR, a diffusers folder"

@@ -115,6 +115,9 @@ class PipelineConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     scheduler: dict = field(default_factory=lambda: dict(SD15_SCHEDULER))  # a scheduler_config.json
     repo_id: str | None = None  # the Hugging Face repository the download helper fetches
+    assets: str | None = None  # a folder in assets/ that ships the weights (no download)
+    default_steps: int = 50
+    default_guidance: float = 7.5
 
     def get_config(self) -> dict:
         return asdict(self)
@@ -122,4 +125,14 @@ class PipelineConfig:
 
 PRESETS: dict[str, PipelineConfig] = {
     "sd-v1-5": PipelineConfig(repo_id="stable-diffusion-v1-5/stable-diffusion-v1-5"),
+    # Trained by this project on drawn shapes (explainer/shapes/, assets/tiny-shapes/MODEL_CARD.md):
+    # 64x64 images, 8x8x4 latents; the real CLIP tokenizer; the SD v1 noise schedule.
+    "tiny-shapes": PipelineConfig(
+        text=TextEncoderConfig(width=64, layers=2, heads=4, mlp_width=256),
+        unet=UNetConfig(block_channels=(64, 128, 128), attention_levels=(True, True, False),
+                        layers_per_block=1, heads=(4, 4, 4), context_width=64, norm_groups=16,
+                        sample_size=8),
+        vae=VAEConfig(block_channels=(16, 32, 64, 64), layers_per_block=1, norm_groups=8,
+                      sample_size=64),
+        assets="tiny-shapes", default_steps=25, default_guidance=5.0),
 }

@@ -144,6 +144,7 @@ class VAE(BlockModel):
         f = config.downscale
         self.decoder(ops.zeros((1, 2, 2, config.latent_channels)))   # build every weight now
         self.encoder(ops.zeros((1, 2 * f, 2 * f, config.in_channels)))
+        self.built = True
 
     def encode_distribution(self, images):
         """(μ, log σ²) of q(z|x), unscaled, each [B, H/f, W/f, 4]."""

@@ -32,11 +32,28 @@ class WeightsError(ValueError):
     """A weights folder or file is missing, corrupt, a pickle, or does not fit the model."""
 
 
+def _bfloat16():
+    import ml_dtypes  # ships with TensorFlow
+
+    return ml_dtypes.bfloat16
+
+
+SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+                      "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
+                      "U8": np.uint8, "BOOL": np.bool_}
+try:
+    SAFETENSORS_DTYPES["BF16"] = _bfloat16()
+except ImportError:  # pragma: no cover - TensorFlow always brings ml_dtypes
+    pass
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     file: Path
     shape: tuple[int, ...]
     dtype: str
+    begin: int  # byte range of the data in the file
+    end: int
 
 
 def require_dir(part_dir: Path) -> None:
@@ -79,21 +96,51 @@ def weight_files(part_dir: Path, stem: str, variant: str | None = None) -> list[
 
 
 def read_headers(files: list[Path]) -> dict[str, TensorInfo]:
-    """Key -> (file, shape, dtype) from safetensors headers, without reading tensor data."""
-    from safetensors import safe_open
-
+    """Key -> (file, shape, dtype, byte range) from safetensors headers, without tensor data."""
     infos: dict[str, TensorInfo] = {}
     for path in files:
         try:
-            with safe_open(str(path), framework="numpy") as fh:
-                for key in fh.keys():
-                    sl = fh.get_slice(key)
-                    infos[key] = TensorInfo(path, tuple(sl.get_shape()), sl.get_dtype())
-        except Exception as err:  # SafetensorError, OSError, ...: all mean "this file is bad"
+            infos.update(_read_header(path))
+        except (ValueError, KeyError, TypeError, OSError) as err:
             raise WeightsError(
-                f"{path} is not a readable safetensors file ({type(err).__name__}: {err}). "
-                "It may be truncated or corrupt: delete it and download it again.") from err
+                f"{path} is not a readable safetensors file ({err}). It may be truncated or "
+                "corrupt: delete it and download it again.") from err
     return infos
+
+
+def _read_header(path: Path) -> dict[str, TensorInfo]:
+    """The safetensors format: 8-byte little-endian header size, a JSON header, then the data.
+
+    Read with plain file I/O (no memory map, so loading does not hold the whole file in this
+    process's memory) and checked against the file's size before any tensor is read.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        n = int.from_bytes(fh.read(8), "little")
+        if not 2 <= n <= min(size - 8, 100_000_000):
+            raise ValueError(f"header size {n} does not fit a {size}-byte file")
+        header = json.loads(fh.read(n).decode("utf-8"))
+    data_start, infos = 8 + n, {}
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        dtype, shape = entry["dtype"], tuple(int(d) for d in entry["shape"])
+        begin, end = (int(o) for o in entry["data_offsets"])
+        if dtype not in SAFETENSORS_DTYPES:
+            raise ValueError(f"tensor {key} has dtype {dtype}; supported: {sorted(SAFETENSORS_DTYPES)}")
+        itemsize = np.dtype(SAFETENSORS_DTYPES[dtype]).itemsize
+        if end - begin != itemsize * int(np.prod(shape)) or data_start + end > size:
+            raise ValueError(f"tensor {key} ({dtype} {list(shape)}) does not fit in the file "
+                             f"(bytes {begin}..{end} of {size - data_start})")
+        infos[key] = TensorInfo(path, shape, dtype, data_start + begin, data_start + end)
+    return infos
+
+
+def read_tensor(fh, info: "TensorInfo") -> np.ndarray:
+    """One tensor's bytes from an open file, as a numpy array (float16/bfloat16/float32...)."""
+    fh.seek(info.begin)
+    buffer = fh.read(info.end - info.begin)
+    return np.frombuffer(buffer, SAFETENSORS_DTYPES[info.dtype]).reshape(info.shape)
 
 
 def torch_shape(keras_shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
@@ -144,16 +191,14 @@ def check_keys(keymap: KeyMap, infos: dict[str, TensorInfo], where: str) -> None
 
 def assign(keymap: KeyMap, infos: dict[str, TensorInfo]) -> None:
     """Stream tensors file by file into the variables (one tensor in memory at a time)."""
-    from safetensors import safe_open
-
     by_file: dict[Path, list[str]] = {}
     for key in keymap:
         by_file.setdefault(infos[key].file, []).append(key)
     for path, keys in by_file.items():
-        with safe_open(str(path), framework="numpy") as fh:
-            for key in keys:
+        with open(path, "rb") as fh:
+            for key in sorted(keys, key=lambda k: infos[k].begin):   # read the file in order
                 variable, layout = keymap[key]
-                array = to_keras(fh.get_tensor(key), layout)
+                array = to_keras(read_tensor(fh, infos[key]), layout)
                 variable.assign(np.ascontiguousarray(array, dtype=variable.dtype))
 
 
@@ -214,8 +259,9 @@ def load_models(folder: str | Path, variant: str | None = None, config=None) -> 
     if config is not None:
         for name in ("text", "unet", "vae"):
             ours, theirs = getattr(config, name), getattr(found, name)
+            # sample_size (a default) and scaling_factor (a calibration) are not shape
             diffs = {k: (v, getattr(theirs, k)) for k, v in ours.get_config().items()
-                     if k != "sample_size" and getattr(theirs, k) != v}
+                     if k not in ("sample_size", "scaling_factor") and getattr(theirs, k) != v}
             if diffs:
                 shown = ", ".join(f"{k}: expected {a!r}, found {b!r}" for k, (a, b) in diffs.items())
                 raise WeightsError(f"{folder}: the {name} config differs from the preset's ({shown})")
