@@ -62,33 +62,25 @@ def check_seeds(seed, batch: int = 1) -> list[int]:
 
 
 def check_batch(prompt, negative_prompt, seed, latents_batch: int | None = None):
-    """Prompts, negative prompts and seeds as lists of one common batch size B."""
+    """Prompts, negative prompts and seeds as lists of one common batch size B.
+
+    Each may be given once (shared by every image; one seed s becomes s, s+1, ...) or once
+    per image; ``latents_batch`` (the rows of given latents or images) fixes B when given.
+    """
     prompts = check_prompts(prompt)
-    if negative_prompt is None:
-        negatives = [""] * len(prompts)
-    else:
-        negatives = check_prompts(negative_prompt)
-        if len(negatives) == 1 and len(prompts) > 1:
-            negatives = negatives * len(prompts)
+    negatives = [""] if negative_prompt is None else check_prompts(negative_prompt)
     seeds = check_seeds(seed)
-    if len(seeds) == 1 and len(prompts) > 1:
-        seeds = [seeds[0] + k for k in range(len(prompts))]  # one seed -> seed, seed+1, ...
-    if len(prompts) == 1 and len(seeds) > 1:
-        prompts = prompts * len(seeds)
-        negatives = negatives * len(seeds) if len(negatives) == 1 else negatives
     sizes = {"prompts": len(prompts), "negative prompts": len(negatives), "seeds": len(seeds)}
     if latents_batch is not None:
         sizes["latents"] = latents_batch
-        if len(prompts) == 1 and latents_batch > 1:
-            prompts, negatives = prompts * latents_batch, negatives * latents_batch
-            seeds = [seeds[0] + k for k in range(latents_batch)]
-            sizes.update(prompts=latents_batch, **{"negative prompts": latents_batch,
-                                                   "seeds": latents_batch})
-    if len(set(sizes.values())) != 1:
+    batch = latents_batch or max(sizes.values())
+    if any(n not in (1, batch) for n in sizes.values()) or (latents_batch and batch != latents_batch):
         shown = ", ".join(f"{v} {k}" for k, v in sizes.items())
         raise ValueError(f"batch sizes disagree ({shown}); give one of each per image, or a "
                          "single value to share")
-    return prompts, negatives, seeds
+    if len(seeds) == 1:
+        seeds = [seeds[0] + k for k in range(batch)]
+    return prompts * (batch // len(prompts)), negatives * (batch // len(negatives)), seeds
 
 
 def check_latents(latents, shape: tuple[int, int, int]) -> np.ndarray:

@@ -37,6 +37,7 @@ class TrainConfig:
     vae_batch: int = 32
     vae_lr: float = 2e-3
     kl_weight: float = 1e-4
+    shape_weight: float = 10.0  # extra loss weight on lit pixels (the shape), see train_vae
     pool: int = 20000           # images encoded once by the trained VAE for stage 2
     steps: int = 3000
     batch: int = 128
@@ -126,7 +127,12 @@ def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool) -
             n = tf.random.stateless_normal(tf.shape(mean), seed)            # n ~ N(0, I)
             z = mean + tf.exp(0.5 * logvar) * n                             # z ~ q(z | x)
             x_hat = vae.decoder(z)
-            reconstruction = tf.reduce_mean(tf.abs(x_hat - x) + tf.square(x_hat - x))
+            # The black background is ~95% of a small shape's image: weight the pixels where
+            # either image is lit (the shape and its edges) so the loss is about the shape.
+            lit = tf.cast(tf.reduce_max(tf.maximum(x, x_hat), axis=-1, keepdims=True) > -0.9,
+                          x.dtype)
+            weight = 1.0 + cfg.shape_weight * lit
+            reconstruction = tf.reduce_mean(weight * (tf.abs(x_hat - x) + tf.square(x_hat - x)))
             kl = 0.5 * tf.reduce_mean(tf.square(mean) + tf.exp(logvar) - 1.0 - logvar)
             loss = reconstruction + cfg.kl_weight * kl
         optimizer.apply(tape.gradient(loss, variables), variables)
