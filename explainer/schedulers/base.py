@@ -202,6 +202,15 @@ class Scheduler:
         alpha_bar_t = _per_sample(self.alpha_bar[t], x0.ndim)               # [B, 1, ..., 1]
         return np.sqrt(alpha_bar_t) * x0 + np.sqrt(np.float32(1.0) - alpha_bar_t) * noise
 
+    def _noise_indices(self, t) -> list[int]:
+        """Which step's noise level ``add_noise`` uses for each t, as diffusers chooses it:
+        t's own index, or (image-to-image) the current step once a begin index is set."""
+        t = np.asarray(t).reshape(-1)
+        if self._begin_index is None:
+            return [self._index_for_timestep(s) for s in t]
+        index = self._step_index if self._step_index is not None else self._begin_index
+        return [index] * len(t)
+
     def set_begin_index(self, begin_index: int = 0) -> None:
         """Image-to-image starts part-way down: the first step is ``timesteps[begin_index]``."""
         self._begin_index = int(begin_index)
@@ -329,12 +338,7 @@ class SigmaScheduler(Scheduler):
         if self.timesteps is None:
             raise RuntimeError(f"call {type(self).__name__}.set_timesteps(num_steps) "
                                "before add_noise()")
-        t = np.asarray(t).reshape(-1)
-        if self._begin_index is None:
-            indices = [self._index_for_timestep(s) for s in t]
-        else:
-            index = self._step_index if self._step_index is not None else self._begin_index
-            indices = [index] * len(t)
+        indices = self._noise_indices(t)
         sigma = _per_sample(self.sigmas[indices], x0.ndim)                  # [B, 1, ..., 1]
         return x0 + noise * sigma
 

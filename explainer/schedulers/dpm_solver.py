@@ -141,12 +141,7 @@ class DPMSolverPP2MScheduler(Scheduler):
         x0, noise = _as_f32(x0), _as_f32(noise)
         if self.timesteps is None:
             raise RuntimeError("call set_timesteps(num_steps) before add_noise()")
-        t = np.asarray(t).reshape(-1)
-        if self._begin_index is None:
-            indices = [self._index_for_timestep(s) for s in t]
-        else:
-            index = self._step_index if self._step_index is not None else self._begin_index
-            indices = [index] * len(t)
+        indices = self._noise_indices(t)
         alpha, sigma = _alpha_sigma(_per_sample(self.sigmas[indices], x0.ndim))
         return alpha * x0 + sigma * noise
 
