@@ -47,6 +47,17 @@ def _per_level(value, n: int, field: str, path: Path) -> tuple:
     return (value,) * n
 
 
+def _one_value(path: Path, cfg: dict, field: str, default):
+    """A field diffusers allows per level (a list); ours needs one value for every level."""
+    value = cfg.get(field, default)
+    if isinstance(value, (list, tuple)):
+        if len(set(map(str, value))) != 1 or isinstance(value[0], (list, tuple)):
+            raise UnsupportedConfigError(f"{path}: {field} = {value!r}; one value for every "
+                                         "level is supported")
+        value = value[0]
+    return value
+
+
 def text_encoder_config(path: Path) -> TextEncoderConfig:
     cfg = read_config(path)
     _require(path, cfg, "hidden_act", ("quick_gelu", "gelu"), "quick_gelu")
@@ -106,24 +117,11 @@ def unet_config(path: Path) -> UNetConfig:
     if up is not None and list(up) != expected_up:
         raise UnsupportedConfigError(
             f"{path}: up_block_types = {up!r} does not mirror down_block_types; expected {expected_up}")
-    layers = cfg.get("layers_per_block", 2)
-    if isinstance(layers, (list, tuple)):
-        if len(set(layers)) != 1:
-            raise UnsupportedConfigError(f"{path}: layers_per_block = {layers!r}; one number is supported")
-        layers = layers[0]
-    depth = cfg.get("transformer_layers_per_block", 1)
-    if isinstance(depth, (list, tuple)):
-        if len(set(depth)) != 1 or isinstance(depth[0], (list, tuple)):
-            raise UnsupportedConfigError(
-                f"{path}: transformer_layers_per_block = {depth!r}; one number is supported")
-        depth = depth[0]
+    layers = _one_value(path, cfg, "layers_per_block", 2)
+    depth = _one_value(path, cfg, "transformer_layers_per_block", 1)
     # diffusers (for SD v1 compatibility) reads attention_head_dim as the number of heads
     heads = cfg.get("num_attention_heads") or cfg.get("attention_head_dim", 8)
-    context = cfg.get("cross_attention_dim", 768)
-    if isinstance(context, (list, tuple)):
-        if len(set(context)) != 1:
-            raise UnsupportedConfigError(f"{path}: cross_attention_dim = {context!r}; one width is supported")
-        context = context[0]
+    context = _one_value(path, cfg, "cross_attention_dim", 768)
     sample = cfg.get("sample_size", 64)
     return UNetConfig(
         in_channels=cfg.get("in_channels", 4),
