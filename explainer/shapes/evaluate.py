@@ -75,22 +75,12 @@ def table(scores: dict) -> str:
 
 
 def sample_grid(images: np.ndarray, prompts: list[str], columns: int = 6):
-    """A matplotlib figure: images in a grid, each prompt under its image."""
-    import matplotlib
+    """A figure: images in a grid, each prompt (one attribute per line) under its image."""
+    from explainer.viz import image_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = int(np.ceil(len(images) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.1))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, image, prompt in zip(np.ravel(axes), images, prompts):
-        ax.imshow(image)
-        ax.set_title(prompt.removeprefix("a ").replace(" on the ", "\n").replace(" at the ", "\n")
-                     .replace(" in the ", "\n"), fontsize=7)
-    fig.tight_layout()
-    return fig
+    titles = [p.removeprefix("a ").replace(" on the ", "\n").replace(" at the ", "\n")
+              .replace(" in the ", "\n") for p in prompts]
+    return image_grid(images, titles, columns=columns, size=1.9)
 
 
 def main(argv: list[str] | None = None) -> int:
