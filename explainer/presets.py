@@ -134,5 +134,5 @@ PRESETS: dict[str, PipelineConfig] = {
                         sample_size=8),
         vae=VAEConfig(block_channels=(16, 32, 64, 64), layers_per_block=1, norm_groups=8,
                       sample_size=64),
-        assets="tiny-shapes", default_steps=25, default_guidance=5.0),
+        assets="tiny-shapes", default_steps=25, default_guidance=2.0),
 }
