@@ -6,13 +6,19 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PROMPT ?= a small red circle on the left
 
-.PHONY: demo test lab bench clean
+.PHONY: demo test lab bench clean chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 demo: $(VENV)/.installed-lessons
 	$(PY) -m explainer tokenize "$(PROMPT)"
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(PY) -m pytest
+
+# the browser tests drive Debian's chromium (not a browser downloaded by Playwright)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 lab: $(VENV)/.installed-lessons
 	$(VENV)/bin/jupyter lab notebooks/

@@ -397,6 +397,7 @@ def test_step_player_renders_the_chosen_step(trace, preview):
     assert player.last_index == 3
     assert player.image.value != first and player.image.value[:4] == b"\x89PNG"
     assert player.last.texts[0].get_text().startswith("step 3 ")
+    assert player.caption.value.startswith("step 3 · t=")
     player.slider.value = 0
     assert player.image.value == first                              # same step, same picture
     assert player.last_index == 0 and player.last.texts[0].get_text().startswith("step 0 ")

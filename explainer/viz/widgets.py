@@ -60,6 +60,7 @@ class StepPlayer(_Shown):
     slider: Any = None
     play: Any = None
     image: Any = None
+    caption: Any = None          # a Label naming the step shown ("step 3 · t=841 of 26")
     box: Any = None
     last_index: int | None = None
     last: Any = None
@@ -72,6 +73,8 @@ class StepPlayer(_Shown):
             self._rendered[i] = (fig, figure_png(fig))
         self.last, self.image.value = self._rendered[i]
         self.last_index = int(i)
+        self.caption.value = (f"step {i} · t={self.trace.steps[i].timestep:g} of "
+                              f"{len(self.trace.steps)}")
         return self.image.value
 
     def set_trace(self, trace) -> None:
@@ -97,7 +100,9 @@ def step_player(trace, decode, image: int = 0, channel: int = 0, interval_ms: in
     player.play = w.Play(value=0, min=0, max=last, interval=interval_ms, description="play")
     w.jslink((player.play, "value"), (player.slider, "value"))
     player.image = w.Image(format="png")
-    player.box = w.VBox([w.HBox([player.play, player.slider]), player.image])
+    player.caption = w.Label()
+    player.caption.add_class("explainer-step-caption")      # for browser tests to find
+    player.box = w.VBox([w.HBox([player.play, player.slider, player.caption]), player.image])
     player.slider.observe(lambda change: player.show(change["new"]), names="value")
     player.show(0)
     return player
