@@ -10,7 +10,8 @@ PROMPT ?= a small red circle on the left
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 demo: $(VENV)/.installed-lessons
-	$(PY) -m explainer tokenize "$(PROMPT)"
+	$(PY) -m explainer explain "$(PROMPT)" --out explainer-report
+	@echo "open explainer-report/index.html in a browser: every stage of the run, offline"
 
 test: $(VENV)/.installed-test chromium
 	$(PY) -m pytest

@@ -38,6 +38,8 @@ class BlockModel(keras.Model):
         cache = self.__dict__.setdefault("_graph_functions", {})
         key = (method, jit_compile)
         if key not in cache:
+            # autograph off: the networks' Python control flow is over static shapes and
+            # configs, so converting it only costs tracing time (~3 s of a cold run)
             cache[key] = tf.function(getattr(self, method), jit_compile=jit_compile,
-                                     reduce_retracing=True)
+                                     reduce_retracing=True, autograph=False)
         return cache[key]

@@ -18,10 +18,17 @@ Notation (one table for the whole package; the schedulers' files add their own s
 | ``steps.i.latents_out``| x_{t-1}            | [B, h, w, 4]        | latents leaving step i            |
 | ``final_latents``      | x_0                | [B, h, w, 4]        | latents after the last step       |
 | ``images``             |                    | [B, H, W, 3] uint8  | the decoded pictures              |
+| ``previews.<row>``     | VAE(x_t), VAE(x̂_0) | [steps, H, W, 3] uint8 | optional: image 0's per-step    |
+|                        |                    |                     | tensor ``<row>`` decoded (reports) |
 
 ``keep=`` bounds memory: a tuple of the per-step names to record (``keep=()`` records only the
 timesteps and coefficients, ``keep=None`` everything). ``trace["steps.12.eps_text"]`` looks a
 tensor up by name; ``trace.names()`` lists them all.
+
+``previews`` (optional, empty by default) maps a per-step tensor name (``"latents_in"``,
+``"pred_x0"``) to its pictures for image 0, one per step, decoded by the real VAE when the run
+happened (``explainer explain`` fills it). A saved trace carries them as ``previews.<row>``, so
+a report can be rebuilt from the file alone, without any model; traces without them load too.
 
 On a GPU, copying tensors to the host every step stalls the device. The pipeline hands the
 trace numpy arrays today (the CPU path); a GPU path would hand it device tensors and convert
@@ -78,6 +85,7 @@ class Trace:
     final_latents: Any = None
     images: Any = None
     keep: tuple[str, ...] | None = None
+    previews: dict[str, np.ndarray] = field(default_factory=dict)  # row -> uint8 [steps, H, W, 3]
 
     def __post_init__(self):
         if self.keep is not None:
@@ -86,6 +94,10 @@ class Trace:
             if unknown:
                 raise ValueError(f"keep= names unknown step tensors {unknown}; choose from "
                                  f"{list(STEP_TENSORS)} (or keep=None for all, () for none)")
+        unknown = sorted(set(self.previews) - set(STEP_TENSORS))
+        if unknown:
+            raise ValueError(f"previews= names unknown step tensors {unknown}; use per-step "
+                             f"names such as 'latents_in' or 'pred_x0'")
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -163,6 +175,8 @@ class Trace:
             "steps": [{"index": s.index, "timestep": s.timestep, "coefficients": s.coefficients}
                       for s in self.steps],
         }
+        arrays.update({f"previews.{row}": np.asarray(v, np.uint8)
+                       for row, v in self.previews.items()})
         arrays["__header__"] = np.array(json.dumps(header))
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:  # a file handle: np.savez would append .npz to the name
@@ -192,5 +206,6 @@ class Trace:
             tensors = {k: arrays.get(f"steps.{s['index']}.{k}") for k in STEP_TENSORS}
             steps.append(StepRecord(s["index"], s["timestep"], s["coefficients"], **tensors))
         keep = tuple(header["keep"]) if header["keep"] is not None else None
+        previews = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("previews.")}
         return cls(metadata=header["metadata"], tokens=tokens, steps=steps, keep=keep,
-                   **{n: arrays.get(n) for n in RUN_TENSORS})
+                   previews=previews, **{n: arrays.get(n) for n in RUN_TENSORS})

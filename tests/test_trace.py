@@ -64,3 +64,21 @@ def test_load_refuses_non_traces(tmp_path):
         Trace.load(bad)
     with pytest.raises(FileNotFoundError):
         Trace.load(tmp_path / "missing.npz")
+
+
+def test_previews_round_trip(result, tmp_path):
+    _, res = result
+    trace = Trace.load(res.trace.save(tmp_path / "plain.npz"))
+    assert trace.previews == {}                       # traces without previews still load
+    rng = np.random.default_rng(0)
+    pictures = {"latents_in": rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8),
+                "pred_x0": rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)}
+    trace.previews = dict(pictures)
+    loaded = Trace.load(trace.save(tmp_path / "with_previews.npz"))
+    assert sorted(loaded.previews) == ["latents_in", "pred_x0"]
+    for row, expected in pictures.items():
+        assert loaded.previews[row].dtype == np.uint8
+        np.testing.assert_array_equal(loaded.previews[row], expected)
+    assert loaded.names() == res.trace.names()        # previews are not step tensors
+    with pytest.raises(ValueError, match="previews="):
+        Trace(previews={"x_t": pictures["pred_x0"]})
