@@ -74,6 +74,12 @@ class Pipeline:
         """The UNet's sample size x the VAE factor, as diffusers (512 for SD v1.5)."""
         return self.unet.config.sample_size * self.latent_factor
 
+    @property
+    def default_guidance(self) -> float:
+        """The guidance scale a run uses when none is given: the preset's (tiny-shapes: 2.0,
+        measured best), else diffusers' 7.5."""
+        return self._defaults(None, None)[1]
+
     # -- the stages ----------------------------------------------------------------------------
 
     def tokenize(self, prompts):

@@ -46,6 +46,7 @@ def test_default_pipeline_is_the_shipped_model(pipe):
     assert pipe.preset == "tiny-shapes"
     assert pipe.models.folder.resolve() == FOLDER.resolve()
     assert pipe.default_size == 64
+    assert pipe.default_guidance == DEFAULT == 2.0  # the measured best (MODEL_CARD.md)
     total = sum(f.stat().st_size for f in FOLDER.rglob("*") if f.is_file())
     assert total <= 25e6, f"assets/tiny-shapes is {total / 1e6:.1f} MB; the budget is 25 MB"
     # the card publishes what the folder holds: >= 300 canonical-prompt images per scale

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "scores.json").write_text(json.dumps(scores, indent=2))
     grid_attrs = subset(24) + [a for a in all_attributes() if a.held_out][::6]
-    images = generate(pipe, grid_attrs, [7], pipe._defaults(None, None)[1])
+    images = generate(pipe, grid_attrs, [7], pipe.default_guidance)
     sample_grid(images, [caption(a) for a in grid_attrs]).savefig(out / "samples.png", dpi=80)
     print(table(scores))
     return 0

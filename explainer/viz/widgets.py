@@ -223,7 +223,7 @@ def generation_controls(pipe, prompt: str, seed: int = 0, guidance_scale: float 
     """
     w = _widgets()
     if guidance_scale is None:
-        guidance_scale = pipe._defaults(None, None)[1]
+        guidance_scale = pipe.default_guidance
     controls = GenerationControls(pipe, decode if decode is not None else pipe.decode,
                                   dict(run_options))
     controls.prompt = w.Text(value=prompt, description="prompt", continuous_update=False)
