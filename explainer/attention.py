@@ -45,7 +45,10 @@ class Attention(Block):
         self.to_v = keras.layers.Dense(width, use_bias=qkv_bias, name="to_v")
         self.to_out = keras.layers.Dense(width, name="to_out")
 
-    def call(self, x, context=None):
+    def call(self, x, context=None, return_probs: bool = False):
+        """Attention(x, context) ``[B, N, C]``; with ``return_probs`` also A ``[B, heads, N, M]``.
+
+        ``return_probs`` is a Python flag: a graph traced without it has no extra op."""
         context = x if context is None else context
         b, n, m = ops.shape(x)[0], ops.shape(x)[1], ops.shape(context)[1]
         h, d = self.heads, self.width // self.heads
@@ -62,7 +65,7 @@ class Attention(Block):
         probs = ops.softmax(scores, axis=-1)                        # A, rows sum to 1
         out = ops.matmul(probs, v)                                  # [B, heads, N, d]
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, n, self.width))  # [B, N, C]
-        return self.to_out(out)
+        return (self.to_out(out), probs) if return_probs else self.to_out(out)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,

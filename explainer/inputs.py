@@ -42,6 +42,21 @@ def check_steps(num_steps, limit: int) -> int:
     return int(num_steps)
 
 
+def check_capture(capture_attention, keep) -> None:
+    """``capture_attention`` must be a bool, and agree with ``keep=``."""
+    if not isinstance(capture_attention, bool):
+        raise TypeError(f"capture_attention must be True or False, got {capture_attention!r}")
+    if keep is None or isinstance(keep, str):
+        return  # keep=None keeps everything; a bare string is caught by the Trace
+    names = {"cross_attention", "cross_attention_levels"} & set(keep)
+    if capture_attention and not names:
+        raise ValueError(f"capture_attention=True but keep={tuple(keep)} drops the maps; add "
+                         "'cross_attention' (and/or 'cross_attention_levels') to keep")
+    if names and not capture_attention:
+        raise ValueError(f"keep= names {sorted(names)} but capture_attention=False, so there "
+                         "is nothing to keep; pass capture_attention=True")
+
+
 def check_strength(strength) -> float:
     if isinstance(strength, bool) or not isinstance(strength, Real) or not math.isfinite(strength):
         raise TypeError(f"strength must be a number in (0, 1], got {strength!r}")

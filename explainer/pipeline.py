@@ -24,6 +24,7 @@ import numpy as np
 from explainer.guidance import apply_guidance, check_guidance
 from explainer.inputs import (
     check_batch,
+    check_capture,
     check_image,
     check_latents,
     check_mask,
@@ -122,6 +123,20 @@ class Pipeline:
         eps_uncond, eps_text = np.split(eps, 2)                              # [B, h, w, 4] each
         return eps_uncond, eps_text
 
+    def predict_noise_and_attention(self, latents, t, uncond_context, context):
+        """As ``predict_noise``, plus the prompt's cross-attention maps (attention_maps.py):
+        ``(eps_uncond, eps_text, total [B, 77, h, w], {"RxR": [B, 77, h, w], ...})``."""
+        x_in = np.concatenate([latents, latents]).astype(np.float32)         # [2B, h, w, 4]
+        t_in = np.full((x_in.shape[0],), float(t), np.float32)               # [2B]
+        c_in = np.concatenate([uncond_context, context])                     # [2B, 77, C]
+        eps, maps = self.unet.graph("call_with_attention", self.jit_compile)(x_in, t_in, c_in)
+        eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
+        b, h, w = latents.shape[:3]
+        levels = {f"{-(-h // 2 ** k)}x{-(-w // 2 ** k)}":                    # the level's own grid
+                  np.asarray(m)[b:].transpose(0, 3, 1, 2)                    # prompt half [B, 77, h, w]
+                  for k, m in zip(self.unet.attention_resolutions, maps)}
+        return eps_uncond, eps_text, sum(levels.values()), levels
+
     def guide(self, eps_uncond, eps_text, scale: float, rescale: float = 0.0) -> np.ndarray:
         """ε̃ = ε_uncond + s·(ε_text − ε_uncond) (see guidance.py)."""
         return apply_guidance(eps_uncond, eps_text, scale, rescale)
@@ -150,10 +165,12 @@ class Pipeline:
     # -- the loop ------------------------------------------------------------------------------
 
     def denoise(self, latents, timesteps, context, uncond_context, guidance_scale, trace,
-                seeds, guidance_rescale=0.0, blend=None, progress=False) -> np.ndarray:
+                seeds, guidance_rescale=0.0, blend=None, progress=False,
+                capture_attention=False) -> np.ndarray:
         """The loop every run shares: from x_t at ``timesteps[0]`` down to x_0.
 
         ``blend(i, latents) -> latents`` (inpainting) puts the known region back after a step.
+        ``capture_attention`` records each step's cross-attention maps in the trace.
         """
         steps = timesteps
         if progress:
@@ -162,40 +179,48 @@ class Pipeline:
             steps = tqdm(timesteps, desc="denoising")
         for i, t in enumerate(steps):
             x_in = self.scheduler.scale_model_input(latents, t)                # x_t / √(σ²+1)
-            eps_uncond, eps_text = self.predict_noise(x_in, t, uncond_context, context)
+            attention = None
+            if capture_attention:
+                eps_uncond, eps_text, *attention = self.predict_noise_and_attention(
+                    x_in, t, uncond_context, context)
+            else:
+                eps_uncond, eps_text = self.predict_noise(x_in, t, uncond_context, context)
             _check_finite(eps_text, i, t, "the UNet's noise prediction")
             eps = self.guide(eps_uncond, eps_text, guidance_scale, guidance_rescale)
             noise = self.step_noise(seeds, i, latents.shape) if self.scheduler.stochastic else None
             out = self.step(eps, t, latents, noise=noise)                     # x_{t-1}, x̂_0
             _check_finite(out.prev_sample, i, t, "the scheduler step")
-            trace.record(i, t, latents, eps_uncond, eps_text, eps, out)
+            trace.record(i, t, latents, eps_uncond, eps_text, eps, out, attention)
             latents = out.prev_sample if blend is None else blend(i, out.prev_sample)
         return latents
 
     def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int | None = None,
                       guidance_scale: float | None = None, guidance_rescale: float = 0.0,
                       scheduler=None, height=None, width=None, latents=None, keep=None,
-                      progress: bool = False) -> Result:
+                      progress: bool = False, capture_attention: bool = False) -> Result:
         """Prompt(s) -> images, with the Trace of every step.
 
         Defaults as diffusers' (50 steps, guidance 7.5, the folder's scheduler, the UNet's
-        sample size), or the preset's own (tiny-shapes: 25 steps, guidance 5).
+        sample size), or the preset's own (tiny-shapes: 25 steps, guidance 2).
+        ``capture_attention=True`` also records every step's cross-attention maps
+        (``StepRecord.cross_attention``; see attention_maps.py).
         """
         num_steps, guidance_scale = self._defaults(num_steps, guidance_scale)
         run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
                             guidance_rescale, scheduler, height, width, latents, keep,
-                            mode="text-to-image")
+                            mode="text-to-image", capture_attention=capture_attention)
         self.scheduler.set_timesteps(run.num_steps)
         x_t = run.noise * self.scheduler.init_noise_sigma                      # x_T, scaled
         x_0 = self.denoise(x_t, self.scheduler.timesteps, run.context, run.uncond_context,
                            guidance_scale, run.trace, run.seeds, guidance_rescale,
-                           progress=progress)
+                           progress=progress, capture_attention=capture_attention)
         return self._finish(run.trace, x_0)
 
     def image_to_image(self, image, prompt, strength: float = 0.8, negative_prompt=None,
                        seed=0, num_steps: int | None = None, guidance_scale: float | None = None,
                        guidance_rescale: float = 0.0, scheduler=None, keep=None,
-                       progress: bool = False, mask=None) -> Result:
+                       progress: bool = False, mask=None,
+                       capture_attention: bool = False) -> Result:
         """Start from a noised version of ``image`` instead of pure noise (SDEdit).
 
         ``strength`` in (0, 1] is how far back into the noise the image is pushed: the run
@@ -209,7 +234,8 @@ class Pipeline:
         repaint = check_mask(mask, pixels.shape) if mask is not None else None
         run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
                             guidance_rescale, scheduler, h, w, None, keep, mode=mode,
-                            batch=pixels.shape[0], strength=strength)
+                            batch=pixels.shape[0], strength=strength,
+                            capture_attention=capture_attention)
         self.scheduler.set_timesteps(run.num_steps)
         n_run = min(int(run.num_steps * strength), run.num_steps)
         start = run.num_steps - n_run
@@ -234,7 +260,8 @@ class Pipeline:
                 return m * x + (1.0 - m) * known
 
         x_0 = self.denoise(x_t, timesteps, run.context, run.uncond_context, guidance_scale,
-                           run.trace, run.seeds, guidance_rescale, blend, progress)
+                           run.trace, run.seeds, guidance_rescale, blend, progress,
+                           capture_attention)
         return self._finish(run.trace, x_0)
 
     def inpaint(self, image, mask, prompt, strength: float = 1.0, **kwargs) -> Result:
@@ -255,11 +282,12 @@ class Pipeline:
 
     def _prepare(self, prompt, negative_prompt, seed, num_steps, guidance_scale,
                  guidance_rescale, scheduler, height, width, latents, keep, mode, batch=None,
-                 strength=None):
+                 strength=None, capture_attention=False):
         """Check every input, then tokenize, encode and draw the noise (the cheap stages)."""
         from explainer.schedulers import make_scheduler
 
         check_guidance(guidance_scale, guidance_rescale)
+        check_capture(capture_attention, keep)
         h, w = check_size(height, width, self.size_multiple, self.default_size)
         shape = (h // self.latent_factor, w // self.latent_factor, self.unet.config.in_channels)
         noise = None if latents is None else check_latents(latents, shape)

@@ -16,13 +16,18 @@ Notation (one table for the whole package; the schedulers' files add their own s
 | ``steps.i.eps``        | ε̃                 | [B, h, w, 4]        | guided noise (guidance.py)        |
 | ``steps.i.pred_x0``    | x̂_0               | [B, h, w, 4]        | the clean latent predicted at step i |
 | ``steps.i.latents_out``| x_{t-1}            | [B, h, w, 4]        | latents leaving step i            |
+| ``steps.i.cross_attention`` | Σ_layers mean_heads A | [B, 77, h, w] | optional: which token each latent |
+|                        |                    |                     | pixel read (attention_maps.py)    |
+| ``steps.i.cross_attention_levels.RxR`` | same, one level | [B, 77, h, w] | per resolution level  |
 | ``final_latents``      | x_0                | [B, h, w, 4]        | latents after the last step       |
 | ``images``             |                    | [B, H, W, 3] uint8  | the decoded pictures              |
 | ``previews.<row>``     | VAE(x_t), VAE(x̂_0) | [steps, H, W, 3] uint8 | optional: image 0's per-step    |
 |                        |                    |                     | tensor ``<row>`` decoded (reports) |
 
 ``keep=`` bounds memory: a tuple of the per-step names to record (``keep=()`` records only the
-timesteps and coefficients, ``keep=None`` everything). ``trace["steps.12.eps_text"]`` looks a
+timesteps and coefficients, ``keep=None`` everything). The cross-attention maps exist only when
+a run captured them (``capture_attention=True``); they are kept under ``keep=None`` or when keep
+names ``"cross_attention"`` (the total) or ``"cross_attention_levels"``. ``trace["steps.12.eps_text"]`` looks a
 tensor up by name; ``trace.names()`` lists them all.
 
 ``previews`` (optional, empty by default) maps a per-step tensor name (``"latents_in"``,
@@ -46,6 +51,7 @@ from typing import Any
 import numpy as np
 
 STEP_TENSORS = ("latents_in", "eps_uncond", "eps_text", "eps", "pred_x0", "latents_out")
+ATTENTION_TENSORS = ("cross_attention", "cross_attention_levels")  # only when captured
 RUN_TENSORS = ("context", "uncond_context", "initial_noise", "final_latents", "images")
 
 
@@ -67,9 +73,20 @@ class StepRecord:
     eps: Any = None
     pred_x0: Any = None
     latents_out: Any = None
+    cross_attention: Any = None                  # [B, 77, h, w] when captured
+    cross_attention_levels: dict | None = None   # "RxR" -> [B, 77, h, w] when captured
 
     def tensors(self) -> dict[str, np.ndarray]:
+        """The latent-shaped tensors ``[B, h, w, 4]`` that were kept, by name."""
         return {k: _host(getattr(self, k)) for k in STEP_TENSORS if getattr(self, k) is not None}
+
+    def attention(self) -> dict[str, np.ndarray]:
+        """The cross-attention maps that were kept, by trace name (``"cross_attention"``,
+        ``"cross_attention_levels.8x8"``, ...); empty when the run did not capture them."""
+        out = {} if self.cross_attention is None else {"cross_attention": _host(self.cross_attention)}
+        out.update({f"cross_attention_levels.{k}": _host(v)
+                    for k, v in (self.cross_attention_levels or {}).items()})
+        return out
 
 
 @dataclass
@@ -90,10 +107,11 @@ class Trace:
     def __post_init__(self):
         if self.keep is not None:
             self.keep = tuple(self.keep)
-            unknown = sorted(set(self.keep) - set(STEP_TENSORS))
+            unknown = sorted(set(self.keep) - set(STEP_TENSORS + ATTENTION_TENSORS))
             if unknown:
                 raise ValueError(f"keep= names unknown step tensors {unknown}; choose from "
-                                 f"{list(STEP_TENSORS)} (or keep=None for all, () for none)")
+                                 f"{list(STEP_TENSORS + ATTENTION_TENSORS)} (or keep=None for "
+                                 "all, () for none)")
         unknown = sorted(set(self.previews) - set(STEP_TENSORS))
         if unknown:
             raise ValueError(f"previews= names unknown step tensors {unknown}; use per-step "
@@ -101,10 +119,14 @@ class Trace:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def record(self, index: int, timestep, latents_in, eps_uncond, eps_text, eps, out) -> StepRecord:
-        """Record one step; ``out`` is the scheduler's StepOutput (prev_sample, pred_x0, ...)."""
+    def record(self, index: int, timestep, latents_in, eps_uncond, eps_text, eps, out,
+               attention=None) -> StepRecord:
+        """Record one step; ``out`` is the scheduler's StepOutput (prev_sample, pred_x0, ...);
+        ``attention`` is None or ``(total [B, 77, h, w], {"RxR": [B, 77, h, w]})``."""
         values = dict(latents_in=latents_in, eps_uncond=eps_uncond, eps_text=eps_text, eps=eps,
                       pred_x0=out.pred_x0, latents_out=out.prev_sample)
+        if attention is not None:
+            values.update(cross_attention=attention[0], cross_attention_levels=dict(attention[1]))
         kept = {k: v for k, v in values.items() if self.keep is None or k in self.keep}
         record = StepRecord(index=int(index), timestep=np.asarray(timestep).item(),
                             coefficients={k: float(v) for k, v in out.coefficients.items()}, **kept)
@@ -116,8 +138,11 @@ class Trace:
         for name in RUN_TENSORS:
             setattr(self, name, _host(getattr(self, name)))
         for step in self.steps:
-            for name in STEP_TENSORS:
+            for name in STEP_TENSORS + ("cross_attention",):
                 setattr(step, name, _host(getattr(step, name)))
+            if step.cross_attention_levels:
+                step.cross_attention_levels = {k: _host(v) for k, v in
+                                               step.cross_attention_levels.items()}
         return self
 
     # -- looking things up -------------------------------------------------------------------
@@ -127,6 +152,7 @@ class Trace:
         out = [n for n in RUN_TENSORS if getattr(self, n) is not None]
         for step in self.steps:
             out += [f"steps.{step.index}.{k}" for k in STEP_TENSORS if getattr(step, k) is not None]
+            out += [f"steps.{step.index}.{k}" for k in step.attention()]
         return out
 
     def __getitem__(self, name: str):
@@ -139,6 +165,18 @@ class Trace:
                     raise KeyError(f"{name} was not kept (keep={self.keep}); run again with "
                                    f"keep=None or a keep= that includes {parts[2]!r}")
                 return _host(value) if parts[2] in STEP_TENSORS else value
+            if parts[2] == "cross_attention":
+                if step.cross_attention is None:
+                    raise KeyError(f"{name}: this run has no cross-attention maps; run with "
+                                   "capture_attention=True")
+                return _host(step.cross_attention)
+        elif (parts[0] == "steps" and len(parts) == 4 and parts[2] == "cross_attention_levels"
+              and parts[1].lstrip("-").isdigit()):
+            levels = self.steps[int(parts[1])].cross_attention_levels or {}
+            if parts[3] in levels:
+                return _host(levels[parts[3]])
+            raise KeyError(f"{name}: no such level; this step has {sorted(levels)} (capture "
+                           "them with capture_attention=True)")
         elif len(parts) == 1 and parts[0] in RUN_TENSORS + ("tokens", "metadata"):
             value = getattr(self, parts[0])
             return _host(value) if parts[0] in RUN_TENSORS else value
@@ -157,7 +195,8 @@ class Trace:
     def nbytes(self) -> int:
         """Bytes held by the trace's tensors (what ``keep=`` bounds)."""
         total = sum(_host(getattr(self, n)).nbytes for n in RUN_TENSORS if getattr(self, n) is not None)
-        return total + sum(t.nbytes for s in self.steps for t in s.tensors().values())
+        return total + sum(t.nbytes for s in self.steps
+                           for t in (*s.tensors().values(), *s.attention().values()))
 
     # -- save / load -------------------------------------------------------------------------
 
@@ -167,6 +206,7 @@ class Trace:
         arrays = {n: _host(getattr(self, n)) for n in RUN_TENSORS if getattr(self, n) is not None}
         for step in self.steps:
             arrays.update({f"steps.{step.index}.{k}": v for k, v in step.tensors().items()})
+            arrays.update({f"steps.{step.index}.{k}": v for k, v in step.attention().items()})
         header = {
             "format": "explainer-trace/1",
             "metadata": self.metadata,
@@ -203,8 +243,12 @@ class Trace:
                          tuple(t["truncated"])) for t in header["tokens"]]
         steps = []
         for s in header["steps"]:
-            tensors = {k: arrays.get(f"steps.{s['index']}.{k}") for k in STEP_TENSORS}
-            steps.append(StepRecord(s["index"], s["timestep"], s["coefficients"], **tensors))
+            prefix = f"steps.{s['index']}."
+            tensors = {k: arrays.get(prefix + k) for k in STEP_TENSORS + ("cross_attention",)}
+            levels = {k[len(prefix + "cross_attention_levels."):]: v for k, v in arrays.items()
+                      if k.startswith(prefix + "cross_attention_levels.")}
+            steps.append(StepRecord(s["index"], s["timestep"], s["coefficients"], **tensors,
+                                    cross_attention_levels=levels or None))
         keep = tuple(header["keep"]) if header["keep"] is not None else None
         previews = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("previews.")}
         return cls(metadata=header["metadata"], tokens=tokens, steps=steps, keep=keep,

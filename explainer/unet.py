@@ -40,21 +40,26 @@ class UNetLevel(Block):
         self.transformers = list(transformers)  # empty, or one per ResNet block
         self.resample = resample
 
-    def call(self, h, t_emb, context, skips=None):
+    def call(self, h, t_emb, context, skips=None, capture: bool = False):
         """Down (``skips`` None): returns h and the activations to save. Up: ``skips`` holds
-        this level's saved activations in the order they were saved; the last is used first."""
-        saved = []
+        this level's saved activations in the order they were saved; the last is used first.
+        With ``capture``, also the sum of its transformers' cross-attention maps
+        ``[B, h, w, 77]`` at this level's grid (None if it has no transformer)."""
+        saved, maps = [], None
         for k, resnet in enumerate(self.resnets):
             if skips is not None:
                 h = ops.concatenate([h, skips[-1 - k]], axis=-1)           # [B, h, w, C + C_skip]
             h = resnet(h, t_emb)                                           # [B, h, w, C]
-            if self.transformers:
+            if self.transformers and capture:
+                h, m = self.transformers[k](h, context, capture=True)      # m [B, h, w, 77]
+                maps = m if maps is None else maps + m
+            elif self.transformers:
                 h = self.transformers[k](h, context)                       # [B, h, w, C]
             saved.append(h)
         if self.resample is not None:
             h = self.resample(h)                                           # [B, h/2 or 2h, ..]
             saved.append(h)
-        return h, saved
+        return (h, saved, maps) if capture else (h, saved)
 
 
 class UNet(BlockModel):
@@ -119,28 +124,62 @@ class UNet(BlockModel):
         self(ops.zeros((1, side, side, c.in_channels)), ops.zeros((1,)),
              ops.zeros((1, 2, c.context_width)))  # build every weight now
 
+    @property
+    def attention_resolutions(self) -> tuple[int, ...]:
+        """The resolution levels k (latent grid / 2^k) that hold cross-attention layers, in
+        the order ``call_with_attention`` returns their maps (the middle block is at the last)."""
+        c = self.config
+        n = len(c.block_channels)
+        return tuple(k for k in range(n) if c.attention_levels[k] or k == n - 1)
+
     def call(self, latents, timesteps, context):
+        return self._forward(latents, timesteps, context, capture=False)
+
+    def call_with_attention(self, latents, timesteps, context):
+        """``(eps, maps)``: eps exactly as ``call``, and for each of ``attention_resolutions``
+        the sum of that level's cross-attention maps (head-mean softmax(QKᵀ/√d)), upsampled
+        (bilinear) to the latent grid: a tuple of ``[B, h, w, 77]`` (see attention_maps.py)."""
+        return self._forward(latents, timesteps, context, capture=True)
+
+    def _forward(self, latents, timesteps, context, capture: bool):
         c = self.config
         t_emb = timestep_embedding(timesteps, c.block_channels[0], c.flip_sin_to_cos,
                                    c.freq_shift)                                 # [B, C0]
         t_emb = self.time_mlp_2(ops.silu(self.time_mlp_1(t_emb)))               # [B, 4 C0]
+        maps = {}                                                                # k -> [B, h/2^k, w/2^k, 77]
+
+        def add(k, m):
+            if m is not None:
+                maps[k] = m if k not in maps else maps[k] + m
 
         h = self.conv_in(latents)                                               # [B, h, w, C0]
         skips = [h]
         # down
-        for level in self.down:
-            h, saved = level(h, t_emb, context)                                 # [B, h/2^i, w/2^i, C_i]
+        for k, level in enumerate(self.down):
+            h, saved, *m = level(h, t_emb, context, capture=capture)            # [B, h/2^k, w/2^k, C_k]
             skips += saved
+            add(k, m[0] if m else None)
         # middle
         h = self.mid_resnet_1(h, t_emb)
-        h = self.mid_transformer(h, context)
+        if capture:
+            h, m = self.mid_transformer(h, context, capture=True)
+            add(len(self.down) - 1, m)
+        else:
+            h = self.mid_transformer(h, context)
         h = self.mid_resnet_2(h, t_emb)                                         # [B, h/8, w/8, C_3]
         # up
-        for level in self.up:
+        for i, level in enumerate(self.up):
             n = len(level.resnets)
-            h, _ = level(h, t_emb, context, skips=skips[-n:])                   # [B, 2h, 2w, C]
+            h, _, *m = level(h, t_emb, context, skips=skips[-n:], capture=capture)  # [B, 2h, 2w, C]
             skips = skips[:-n]
-        return self.conv_out(ops.silu(self.norm_out(h)))                        # [B, h, w, 4]
+            add(len(self.up) - 1 - i, m[0] if m else None)
+        eps = self.conv_out(ops.silu(self.norm_out(h)))                         # [B, h, w, 4]
+        if not capture:
+            return eps
+        grid = (ops.shape(latents)[1], ops.shape(latents)[2])
+        return eps, tuple(maps[k] if k == 0 else
+                          ops.image.resize(maps[k], grid, interpolation="bilinear")  # [B, h, w, 77]
+                          for k in self.attention_resolutions)
 
     def get_config(self) -> dict:
         return {"name": self.name, "config": self.config.get_config()}

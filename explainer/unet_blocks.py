@@ -116,11 +116,18 @@ class TransformerBlock(Block):
         self.geglu = keras.layers.Dense(8 * width, name="geglu")   # value and gate, 4C each
         self.ff_out = keras.layers.Dense(width, name="ff_out")
 
-    def call(self, x, context):
+    def call(self, x, context, capture: bool = False):
+        """``[B, hw, C]`` -> ``[B, hw, C]``; with ``capture`` also the cross-attention weights
+        averaged over heads, ``[B, hw, 77]`` (see attention_maps.py)."""
         x = x + self.self_attention(self.norm1(x))                       # [B, hw, C]
-        x = x + self.cross_attention(self.norm2(x), context)             # [B, hw, C] <- [B, 77, C_c]
+        attended = self.cross_attention(self.norm2(x), context, return_probs=capture)
+        if capture:
+            attended, probs = attended                                   # probs [B, heads, hw, 77]
+            probs = ops.mean(ops.cast(probs, "float32"), axis=1)         # [B, hw, 77]
+        x = x + attended                                                 # [B, hw, C] <- [B, 77, C_c]
         value, gate = ops.split(self.geglu(self.norm3(x)), 2, axis=-1)   # [B, hw, 4C] each
-        return x + self.ff_out(value * keras.activations.gelu(gate, approximate=False))
+        x = x + self.ff_out(value * keras.activations.gelu(gate, approximate=False))
+        return (x, probs) if capture else x
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,
@@ -144,12 +151,23 @@ class SpatialTransformer(Block):
                        for i in range(depth)]
         self.proj_out = keras.layers.Dense(width, name="proj_out")
 
-    def call(self, x, context):
+    def call(self, x, context, capture: bool = False):
+        """``[B, h, w, C]`` -> ``[B, h, w, C]``; with ``capture`` also this transformer's
+        cross-attention map at its own grid, ``[B, h, w, 77]``: the head-mean weights, summed
+        over its ``depth`` blocks."""
         b, h, w = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
         tokens = ops.reshape(self.proj_in(self.norm(x)), (b, h * w, self.width))  # [B, hw, C]
+        total = None
         for block in self.blocks:
-            tokens = block(tokens, context)                                        # [B, hw, C]
-        return x + ops.reshape(self.proj_out(tokens), (b, h, w, self.width))       # [B, h, w, C]
+            if capture:
+                tokens, probs = block(tokens, context, capture=True)               # probs [B, hw, 77]
+                total = probs if total is None else total + probs
+            else:
+                tokens = block(tokens, context)                                    # [B, hw, C]
+        out = x + ops.reshape(self.proj_out(tokens), (b, h, w, self.width))        # [B, h, w, C]
+        if not capture:
+            return out
+        return out, ops.reshape(total, (b, h, w, ops.shape(total)[-1]))          # [B, h, w, 77]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,

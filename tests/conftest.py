@@ -34,3 +34,11 @@ def small_models(small_folder):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe():
+    """The shipped tiny-shapes pipeline (the embedded default), loaded once per session."""
+    import explainer
+
+    return explainer.load_pipeline()

@@ -1,0 +1,154 @@
+"""Which word paints which pixels: the UNet's cross-attention maps, per token.
+
+In every spatial transformer of the UNet, each latent pixel (a query) attends to the 77 token
+vectors of the context c (the keys and values): A = softmax(Q Kᵀ/√d), one row of 77 weights
+per pixel and head, each row summing to 1. A[:, :, p, k] says how much pixel p reads token k.
+
+Keeping every head of every layer at every step would cost gigabytes for SD v1.5, so the UNet
+reduces them on the fly, as DAAM does (Tang et al. 2022, "What the DAAM: interpreting Stable
+Diffusion using cross attention"), in ``UNet.call_with_attention``:
+
+1. mean over the heads: ``[B, heads, h_l·w_l, 77] -> [B, h_l, w_l, 77]`` per layer;
+2. sum over the layers of one resolution level (down, middle and up blocks alike);
+3. upsample each level's sum to the latent grid (bilinear, half-pixel centres, so every
+   output pixel is a convex mix of input pixels); DAAM upsamples to the image with bicubic,
+   we stay at the latent grid and upsample to the image only to draw or score;
+4. the total: the sum of the levels.
+
+So at every latent pixel a level's map sums, over the 77 tokens, to that level's number of
+cross-attention layers (and the total to all of them): a distribution over tokens, scaled.
+DAAM then sums over the timesteps too; ``AttentionMaps.token`` does that (or picks steps).
+
+| name in the trace                      | shape            | what it is                       |
+|----------------------------------------|------------------|----------------------------------|
+| ``steps.i.cross_attention``            | [B, 77, h, w]    | the total over all levels        |
+| ``steps.i.cross_attention_levels.RxR`` | [B, 77, h, w]    | one level, native grid R x R     |
+
+Only the prompt's half of the guidance batch is kept (the unconditional half reads the empty
+prompt). Capture is off by default, and free when off: ``UNet.call`` traces a graph without
+any of these ops. ``text_to_image(..., capture_attention=True)`` turns it on.
+
+The start token (position 0) is the same vector for every prompt (CLIP's mask is causal, it
+sees only itself); models often park attention there, a "sink" that carries no prompt
+information. Padding positions (the end token repeated) have read the whole prompt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+START = "<start>"
+END = "<end>"
+
+
+class AttentionMaps:
+    """The cross-attention maps of one image of a run, looked up by word.
+
+    ``maps = AttentionMaps(result.trace)``; ``maps.token("red")`` is the map of the word
+    "red" summed over all steps, ``[h, w]``; ``maps.token("red", steps=[0])`` at the first
+    step only; ``maps.over_steps("red")`` is ``[steps, h, w]``; ``maps.upsampled(m, 64)`` is
+    a map at the image's resolution, to draw over the picture.
+    """
+
+    def __init__(self, trace, image: int = 0):
+        if not trace.steps or trace.steps[0].cross_attention is None:
+            raise ValueError("this trace has no cross-attention maps; run with "
+                             "capture_attention=True (and keep=None or a keep= that includes "
+                             "'cross_attention')")
+        batch = trace.steps[0].cross_attention.shape[0]
+        if not 0 <= image < batch:
+            raise ValueError(f"image={image} is out of range for a batch of {batch}")
+        self.trace, self.image = trace, image
+        self.tokens = trace.tokens[image]
+        self.maps = trace.stack("cross_attention")[:, image]                  # [steps, 77, h, w]
+        self.levels = {name: np.stack([s.cross_attention_levels[name][image]
+                                       for s in trace.steps])
+                       for name in (trace.steps[0].cross_attention_levels or {})}  # [steps, 77, h, w]
+
+    @property
+    def words(self) -> list[str]:
+        """The prompt's readable pieces, start and end tokens included (positions 0..n_real-1)."""
+        return list(self.tokens.pieces[: self.tokens.n_real])
+
+    def position(self, which) -> int:
+        """A token position from an int, ``"<start>"``, ``"<end>"`` or a word of the prompt
+        (its first occurrence; a word split into subwords gives its first piece)."""
+        if isinstance(which, (int, np.integer)):
+            if not 0 <= which < len(self.tokens.ids):
+                raise ValueError(f"token position {which} is out of range 0..76")
+            return int(which)
+        if which == START:
+            return 0
+        if which == END:
+            return self.tokens.n_real - 1
+        wanted = str(which).lower().strip()
+        for k in range(1, self.tokens.n_real - 1):
+            if self.tokens.pieces[k].lower().rstrip("@") == wanted:
+                return k
+        raise ValueError(f"{which!r} is not a token of the prompt {self.tokens.prompt!r}; its "
+                         f"tokens are {self.words[1:-1]} (or use '<start>', '<end>' or a "
+                         "position 0..76)")
+
+    def over_steps(self, which, level: str | None = None) -> np.ndarray:
+        """One token's map at every step: float32 ``[steps, h, w]`` (the total, or one level
+        such as ``"8x8"``)."""
+        k = self.position(which)
+        if level is None:
+            return self.maps[:, k]
+        if level not in self.levels:
+            raise ValueError(f"no level {level!r}; this run has {sorted(self.levels)}")
+        return self.levels[level][:, k]
+
+    def token(self, which, steps=None, level: str | None = None) -> np.ndarray:
+        """One token's map summed over ``steps`` (all by default): float32 ``[h, w]``."""
+        per_step = self.over_steps(which, level)
+        chosen = per_step if steps is None else per_step[np.asarray(steps, dtype=int)]
+        return chosen.sum(axis=0)
+
+    def shares(self, steps=None) -> np.ndarray:
+        """Each position's share of all the attention (summed over pixels and ``steps``):
+        float64 ``[77]``, summing to 1. Where the pixels look, on average."""
+        chosen = self.maps if steps is None else self.maps[np.asarray(steps, dtype=int)]
+        per_token = chosen.astype(np.float64).sum(axis=(0, 2, 3))            # [77]
+        return per_token / per_token.sum()
+
+    @staticmethod
+    def upsampled(values, size: int | tuple[int, int]) -> np.ndarray:
+        """A map ``[h, w]`` resized bilinearly (half-pixel centres) to ``size``."""
+        values = np.asarray(values, np.float64)
+        out_h, out_w = (size, size) if isinstance(size, (int, np.integer)) else size
+        rows = _interpolation_matrix(values.shape[0], out_h)                    # [H, h]
+        cols = _interpolation_matrix(values.shape[1], out_w)                    # [W, w]
+        return (rows @ values @ cols.T).astype(np.float32)                      # [H, W]
+
+    @staticmethod
+    def top_mask(values, fraction: float = 0.2) -> np.ndarray:
+        """Boolean mask of the ``fraction`` of pixels with the highest values."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction={fraction} must be in (0, 1]")
+        flat = np.asarray(values).ravel()
+        count = max(1, int(round(fraction * flat.size)))
+        mask = np.zeros(flat.size, bool)
+        mask[np.argsort(-flat, kind="stable")[:count]] = True
+        return mask.reshape(np.shape(values))
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two boolean masks (0 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """[n_out, n_in] weights of 1-D linear interpolation with half-pixel centres (as
+    tf.image.resize and torch's align_corners=False), edges clamped."""
+    centres = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    centres = np.clip(centres, 0, n_in - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, n_in - 1)
+    frac = centres - low
+    weights = np.zeros((n_out, n_in))
+    weights[np.arange(n_out), low] += 1 - frac
+    weights[np.arange(n_out), high] += frac
+    return weights
