@@ -14,7 +14,7 @@ from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, token
 __version__ = "0.1.0"
 
 __all__ = [
-    "PRESETS", "Models", "Pipeline", "PromptTruncatedWarning", "Result", "StepRecord",
+    "AttentionMaps", "Comparison", "LatentTrajectory", "compare", "PRESETS", "Models", "Pipeline", "PromptTruncatedWarning", "Result", "StepRecord",
     "TextEncoder", "Tokenizer", "Tokens", "Trace", "UNet", "VAE", "WeightsError",
     "apply_guidance", "download", "load_models", "load_pipeline", "tokenize", "__version__",
 ]
@@ -44,6 +44,18 @@ def __getattr__(name):
         from explainer import trace
 
         return getattr(trace, name)
+    if name == "AttentionMaps":
+        from explainer.attention_maps import AttentionMaps
+
+        return AttentionMaps
+    if name in ("Comparison", "compare"):
+        from explainer import comparison
+
+        return getattr(comparison, name)
+    if name == "LatentTrajectory":
+        from explainer.trajectory import LatentTrajectory
+
+        return LatentTrajectory
     if name == "apply_guidance":
         from explainer.guidance import apply_guidance
 

@@ -269,6 +269,12 @@ class Pipeline:
         ordinary (4-channel) SD v1.5 weights inpaint, as diffusers does for them."""
         return self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
 
+    def compare(self, prompt_a: str, prompt_b: str, seed: int = 0, **kwargs):
+        """Keyword A/B: both prompts from the same noise; see explainer/comparison.py."""
+        from explainer.comparison import compare
+
+        return compare(self, prompt_a, prompt_b, seed, **kwargs)
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _defaults(self, num_steps, guidance_scale):

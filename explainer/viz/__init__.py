@@ -15,6 +15,10 @@ Every plot returns a ``matplotlib.figure.Figure`` and leaves pyplot's global sta
 | decode, fast     | ``LatentPreview.for_pipeline(pipe)``                              |
 | export           | ``export_animation(trace, "run.gif", decode)``                    |
 | explore          | ``step_player``, ``guidance_remix``, ``generation_controls``      |
+| cross-attention  | ``attention_grid(trace)``, ``render_attention(trace, step, word)``,|
+|                  | ``attention_shares(trace)``, ``attention_explorer(trace)``        |
+| trajectories     | ``trajectory_plot(LatentTrajectory([...]))``                      |
+| keyword A/B      | ``comparison_plot(compare(pipe, a, b, seed))``                    |
 | samples, training| ``image_grid(images, titles)``, ``loss_curve(losses)``            |
 
 Importing this module is light: matplotlib loads when the first figure is made, ipywidgets
@@ -22,6 +26,9 @@ when the first widget is built, TensorFlow never (only a pipeline needs it).
 """
 
 from explainer.viz.animation import animation_frames, export_animation
+from explainer.viz.attention import attention_grid, attention_shares, render_attention
+from explainer.viz.attention_explorer import attention_explorer
+from explainer.viz.comparison import comparison_plot
 from explainer.viz.context import (context_difference, context_heatmap, first_difference,
                                    per_token_distance)
 from explainer.viz.curves import loss_curve
@@ -34,10 +41,12 @@ from explainer.viz.latent_preview import LatentPreview
 from explainer.viz.latents import latent_channels
 from explainer.viz.schedules import chosen_timesteps, schedule_curves
 from explainer.viz.tokens import token_rows, token_table
+from explainer.viz.trajectory import trajectory_plot
 from explainer.viz.widgets import generation_controls, guidance_remix, step_player
 
 __all__ = [
-    "LatentPreview", "animation_frames", "channels_as_rgb", "chosen_timesteps",
+    "LatentPreview", "animation_frames", "attention_explorer", "attention_grid",
+    "attention_shares", "comparison_plot", "render_attention", "trajectory_plot", "channels_as_rgb", "chosen_timesteps",
     "context_difference", "context_heatmap", "export_animation", "figure_png", "filmstrip",
     "first_difference", "generation_controls", "guidance_mix", "guidance_parts",
     "guidance_remix", "image_grid", "latent_channels", "loss_curve", "new_figure",
