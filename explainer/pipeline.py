@@ -17,7 +17,6 @@ Python over numpy arrays, and every step is recorded in a ``Trace``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -48,17 +47,27 @@ class Pipeline:
     """Stable Diffusion as stages. Build it with ``explainer.load_pipeline``."""
 
     def __init__(self, models, scheduler_config: dict | None = None, preset: str | None = None,
-                 jit_compile: bool = False):
+                 jit_compile: bool | dict = False, dtype="float32"):
+        from explainer.precision import compile_choice
         from explainer.schedulers import make_scheduler
 
         self.models = models
         self.tokenizer, self.text_encoder = models.tokenizer, models.text_encoder
         self.unet, self.vae = models.unet, models.vae
-        self.preset, self.jit_compile = preset, jit_compile
+        self.preset, self.jit_compile = preset, compile_choice(jit_compile)
+        self.set_precision(dtype)
         # the folder's scheduler/scheduler_config.json, else the model config's (SD v1.5's)
         self.scheduler_config = dict(scheduler_config or models.config.scheduler)
         self.scheduler = make_scheduler(self.scheduler_config.get("_class_name", "pndm"),
                                         self.scheduler_config)
+
+    def set_precision(self, dtype="float32") -> None:
+        """Compute the UNet in ``dtype`` ("float32", "bfloat16", "float16"; the text encoder and
+        VAE stay float32), or pass a ``Precision`` to choose per network. See precision.py."""
+        from explainer.precision import Precision
+
+        self.precision = Precision.for_pipeline(dtype)
+        self.precision.apply(self.models)
 
     @property
     def latent_factor(self) -> int:
@@ -91,7 +100,8 @@ class Pipeline:
         """Prompt(s) or Tokens -> context ``[B, 77, C]``, the text encoder's last hidden state."""
         tokens = prompts if prompts and hasattr(prompts[0], "ids") else self.tokenize(prompts)
         ids = np.stack([t.array() for t in tokens])                          # [B, 77]
-        return np.asarray(self.text_encoder.graph()(ids))                    # [B, 77, C]
+        encode = self.text_encoder.graph(jit_compile=self.jit_compile["text_encoder"])
+        return np.asarray(encode(ids), np.float32)                           # [B, 77, C]
 
     def initial_noise(self, seed, batch: int | None = None, height: int | None = None,
                       width: int | None = None) -> np.ndarray:
@@ -119,7 +129,7 @@ class Pipeline:
         x_in = np.concatenate([latents, latents]).astype(np.float32)         # [2B, h, w, 4]
         t_in = np.full((x_in.shape[0],), float(t), np.float32)               # [2B]
         c_in = np.concatenate([uncond_context, context])                     # [2B, 77, C]
-        eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile)(x_in, t_in, c_in))
+        eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile["unet"])(x_in, t_in, c_in))
         eps_uncond, eps_text = np.split(eps, 2)                              # [B, h, w, 4] each
         return eps_uncond, eps_text
 
@@ -129,7 +139,8 @@ class Pipeline:
         x_in = np.concatenate([latents, latents]).astype(np.float32)         # [2B, h, w, 4]
         t_in = np.full((x_in.shape[0],), float(t), np.float32)               # [2B]
         c_in = np.concatenate([uncond_context, context])                     # [2B, 77, C]
-        eps, maps = self.unet.graph("call_with_attention", self.jit_compile)(x_in, t_in, c_in)
+        eps, maps = self.unet.graph("call_with_attention", self.jit_compile["unet"])(x_in, t_in,
+                                                                                   c_in)
         eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
         b, h, w = latents.shape[:3]
         levels = {f"{-(-h // 2 ** k)}x{-(-w // 2 ** k)}":                    # the level's own grid
@@ -147,7 +158,8 @@ class Pipeline:
 
     def decode(self, latents) -> np.ndarray:
         """Scaled latents ``[B, h, w, 4]`` -> uint8 images ``[B, H, W, 3]``."""
-        images = np.asarray(self.vae.graph("decode")(np.asarray(latents, np.float32)))
+        decode = self.vae.graph("decode", self.jit_compile["vae"])
+        images = np.asarray(decode(np.asarray(latents, np.float32)), np.float32)
         return np.round(np.clip(images / 2 + 0.5, 0.0, 1.0) * 255).astype(np.uint8)
 
     def encode_image(self, images) -> np.ndarray:
@@ -160,7 +172,7 @@ class Pipeline:
 
     def _encode_pixels(self, pixels) -> np.ndarray:
         """Checked pixels in [-1, 1] ``[B, H, W, 3]`` -> scaled latent means."""
-        return np.asarray(self.vae.graph("encode")(pixels))
+        return np.asarray(self.vae.graph("encode", self.jit_compile["vae"])(pixels), np.float32)
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -332,6 +344,7 @@ class Pipeline:
                 "num_steps": num_steps, "guidance_scale": float(guidance), "guidance_rescale":
                 float(rescale), "height": h, "width": w, "strength": strength,
                 "weights": str(self.models.folder) if self.models.folder else None,
+                "precision": self.precision.get_config(), "jit_compile": dict(self.jit_compile),
                 "versions": {"explainer": explainer.__version__, "keras": keras.__version__,
                              "tensorflow": tf.__version__, "numpy": np.__version__}}
 
@@ -353,40 +366,5 @@ def _check_finite(x, i, t, what: str) -> None:
             "weights folder, or try float32 if you chose a lower precision.")
 
 
-def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
-                  variant: str | None = None, jit_compile: bool = False) -> Pipeline:
-    """A ``Pipeline`` for a preset and/or a diffusers weights folder.
-
-    - ``load_pipeline(weights=DIR)``: any SD v1-style diffusers folder, built from its configs;
-    - ``load_pipeline("sd-v1-5", weights=DIR)``: the same, checking the folder is SD v1.5-shaped;
-    - ``load_pipeline("tiny-shapes")`` (or no argument): the model shipped in assets/.
-    """
-    import json
-
-    from explainer.presets import PRESETS
-    from explainer.weights import load_models
-
-    if preset is None and weights is None:
-        preset = "tiny-shapes"  # the embedded default: runs anywhere, no download
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    if weights is None and preset is not None and PRESETS[preset].assets:
-        from explainer.assets import asset_path
-
-        weights = asset_path(PRESETS[preset].assets)
-        if not (weights / "unet").is_dir():
-            raise FileNotFoundError(f"the {preset} weights are missing from {weights}; train "
-                                    "them with `python -m explainer.shapes.train --out DIR` and "
-                                    "copy DIR/tiny-shapes there")
-    if weights is None:
-        if preset is None:
-            raise ValueError("give a preset (one of %s) or weights=DIR, a diffusers folder"
-                             % sorted(PRESETS))
-        raise ValueError(f"preset {preset!r} needs weights=DIR: its diffusers folder. Get it "
-                         f"with `explainer download {preset} --to DIR` on a machine with "
-                         "internet access.")
-    models = load_models(weights, variant=variant,
-                         config=PRESETS[preset] if preset is not None else None)
-    scheduler_file = Path(weights) / "scheduler" / "scheduler_config.json"
-    scheduler_config = json.loads(scheduler_file.read_text()) if scheduler_file.is_file() else None
-    return Pipeline(models, scheduler_config, preset=preset, jit_compile=jit_compile)
+# load_pipeline lives in loading.py; re-exported here, where it always was
+from explainer.loading import load_pipeline  # noqa: E402,F401

@@ -173,7 +173,7 @@ class UNet(BlockModel):
             h, _, *m = level(h, t_emb, context, skips=skips[-n:], capture=capture)  # [B, 2h, 2w, C]
             skips = skips[:-n]
             add(len(self.up) - 1 - i, m[0] if m else None)
-        eps = self.conv_out(ops.silu(self.norm_out(h)))                         # [B, h, w, 4]
+        eps = ops.cast(self.conv_out(ops.silu(self.norm_out(h))), "float32")    # [B, h, w, 4]
         if not capture:
             return eps
         grid = (ops.shape(latents)[1], ops.shape(latents)[2])

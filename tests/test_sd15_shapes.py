@@ -87,3 +87,24 @@ def test_vae_full_size(sd15):
         assert scale > 0.1
         # float32 both sides; relative to the output scale, as for the UNet.
         assert max_abs_diff(ours, ref) <= 1e-4 * max(1.0, scale)
+
+
+def test_attention_capture_at_64x64(sd15):
+    """SD v1.5's UNet at its real latent size (512 px images): the maps come back at the
+    latent grid for all four resolution levels, each pixel's 77 weights per level sum to
+    that level's number of cross-attention layers. One step of maps in a trace is then 4 levels
+    + the total of [1, 77, 64, 64] float32 = 6.3 MB, whatever the heads and layers."""
+    models, _, _ = sd15
+    unet = models.unet
+    rng = np.random.default_rng(64)
+    latents = rng.standard_normal((2, 64, 64, 4)).astype(np.float32)   # batch 2: one guided step
+    context = rng.standard_normal((2, 77, 768)).astype(np.float32)
+    eps, maps = unet.graph("call_with_attention")(latents, np.array([500.0, 500.0], np.float32),
+                                                  context)
+    assert np.asarray(eps).shape == (2, 64, 64, 4)
+    assert unet.attention_resolutions == (0, 1, 2, 3)
+    # levels 0-2: 2 down + 3 up transformers each; level 3 (8x8): the middle block's one
+    for k, m, layers in zip(unet.attention_resolutions, maps, (5, 5, 5, 1)):
+        m = np.asarray(m)
+        assert m.shape == (2, 64, 64, 77), k
+        assert np.allclose(m.sum(axis=-1), layers, atol=1e-3), k

@@ -68,14 +68,14 @@ def overlay(ax, picture, values, title: str | None = None, alpha: float = 0.6) -
         grey = np.asarray(picture, np.float32).mean(axis=-1)
         ax.imshow(grey, cmap="gray", vmin=0, vmax=255 * 1.6, interpolation="nearest")
     ax.imshow(heat, cmap=HEAT, vmin=0, vmax=1, alpha=alpha if picture is not None else 1.0,
-              interpolation="bilinear")
+              interpolation="nearest")  # already smooth at the picture's resolution
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=8)
 
 
-def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 1.3):
+def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 1.1):
     """Tokens as columns (default: start, the prompt's words, end), steps as rows, plus a last
     row summed over all steps; each cell is the token's map over the final picture."""
     maps = AttentionMaps(trace, image)

@@ -1,0 +1,53 @@
+"""``load_pipeline``: a ready ``Pipeline`` from a preset name and/or a diffusers folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
+                  variant: str | None = None, jit_compile: bool | dict = False,
+                  dtype="float32") -> Pipeline:
+    """A ``Pipeline`` for a preset and/or a diffusers weights folder.
+
+    - ``load_pipeline(weights=DIR)``: any SD v1-style diffusers folder, built from its configs;
+    - ``load_pipeline("sd-v1-5", weights=DIR)``: the same, checking the folder is SD v1.5-shaped;
+    - ``load_pipeline("tiny-shapes")`` (or no argument): the model shipped in assets/.
+
+    ``dtype`` ("float32", "bfloat16", "float16") is the UNet's compute type (precision.py);
+    ``jit_compile`` compiles with XLA: True/False for all networks or e.g. ``{"vae": True}``.
+    """
+    from explainer.precision import check_dtype, compile_choice
+    import json
+
+    from explainer.pipeline import Pipeline
+    from explainer.presets import PRESETS
+    from explainer.weights import load_models
+
+    if not hasattr(dtype, "unet"):
+        check_dtype(dtype)
+    compile_choice(jit_compile)  # both checked before any loading
+    if preset is None and weights is None:
+        preset = "tiny-shapes"  # the embedded default: runs anywhere, no download
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if weights is None and preset is not None and PRESETS[preset].assets:
+        from explainer.assets import asset_path
+
+        weights = asset_path(PRESETS[preset].assets)
+        if not (weights / "unet").is_dir():
+            raise FileNotFoundError(f"the {preset} weights are missing from {weights}; train "
+                                    "them with `python -m explainer.shapes.train --out DIR` and "
+                                    "copy DIR/tiny-shapes there")
+    if weights is None:
+        if preset is None:
+            raise ValueError("give a preset (one of %s) or weights=DIR, a diffusers folder"
+                             % sorted(PRESETS))
+        raise ValueError(f"preset {preset!r} needs weights=DIR: its diffusers folder. Get it "
+                         f"with `explainer download {preset} --to DIR` on a machine with "
+                         "internet access.")
+    models = load_models(weights, variant=variant,
+                         config=PRESETS[preset] if preset is not None else None)
+    scheduler_file = Path(weights) / "scheduler" / "scheduler_config.json"
+    scheduler_config = json.loads(scheduler_file.read_text()) if scheduler_file.is_file() else None
+    return Pipeline(models, scheduler_config, preset=preset, jit_compile=jit_compile, dtype=dtype)
