@@ -126,21 +126,16 @@ class Pipeline:
 
     def predict_noise(self, latents, t, uncond_context, context):
         """(ε_θ(x_t, c_∅), ε_θ(x_t, c)) from ONE UNet call on the batch doubled to 2B."""
-        x_in = np.concatenate([latents, latents]).astype(np.float32)         # [2B, h, w, 4]
-        t_in = np.full((x_in.shape[0],), float(t), np.float32)               # [2B]
-        c_in = np.concatenate([uncond_context, context])                     # [2B, 77, C]
-        eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile["unet"])(x_in, t_in, c_in))
+        inputs = _doubled(latents, t, uncond_context, context)
+        eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile["unet"])(*inputs))
         eps_uncond, eps_text = np.split(eps, 2)                              # [B, h, w, 4] each
         return eps_uncond, eps_text
 
     def predict_noise_and_attention(self, latents, t, uncond_context, context):
         """As ``predict_noise``, plus the prompt's cross-attention maps (attention_maps.py):
         ``(eps_uncond, eps_text, total [B, 77, h, w], {"RxR": [B, 77, h, w], ...})``."""
-        x_in = np.concatenate([latents, latents]).astype(np.float32)         # [2B, h, w, 4]
-        t_in = np.full((x_in.shape[0],), float(t), np.float32)               # [2B]
-        c_in = np.concatenate([uncond_context, context])                     # [2B, 77, C]
-        eps, maps = self.unet.graph("call_with_attention", self.jit_compile["unet"])(x_in, t_in,
-                                                                                   c_in)
+        inputs = _doubled(latents, t, uncond_context, context)
+        eps, maps = self.unet.graph("call_with_attention", self.jit_compile["unet"])(*inputs)
         eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
         b, h, w = latents.shape[:3]
         levels = {f"{-(-h // 2 ** k)}x{-(-w // 2 ** k)}":                    # the level's own grid
@@ -357,6 +352,14 @@ class _Run:
     noise: np.ndarray
     seeds: list
     num_steps: int
+
+
+def _doubled(latents, t, uncond_context, context):
+    """The UNet's guidance batch: x_t twice, t for each, then c_∅ and c stacked."""
+    x_in = np.concatenate([latents, latents]).astype(np.float32)             # [2B, h, w, 4]
+    t_in = np.full((x_in.shape[0],), float(t), np.float32)                   # [2B]
+    c_in = np.concatenate([uncond_context, context])                         # [2B, 77, C]
+    return x_in, t_in, c_in
 
 
 def _check_finite(x, i, t, what: str) -> None:
