@@ -64,9 +64,12 @@ class Precision:
 def set_compute_dtype(model, dtype: str) -> None:
     """Every layer of ``model`` computes in ``dtype`` from now on; weights are not changed."""
     policy = "float32" if check_dtype(dtype) == "float32" else f"mixed_{dtype}"
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    changed = [layer for layer in model._flatten_layers(include_self=True, recursive=True)
+               if layer.dtype_policy.name != policy]
+    for layer in changed:
         layer.dtype_policy = policy
-    model.__dict__.pop("_graph_functions", None)  # graphs traced for the old dtype
+    if changed:  # a Pipeline built on models already in this dtype keeps their traced graphs
+        model.__dict__.pop("_graph_functions", None)  # graphs traced for the old dtype
 
 
 def compile_choice(jit_compile) -> dict[str, bool]:

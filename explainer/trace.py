@@ -27,7 +27,8 @@ Notation (one table for the whole package; the schedulers' files add their own s
 ``keep=`` bounds memory: a tuple of the per-step names to record (``keep=()`` records only the
 timesteps and coefficients, ``keep=None`` everything). The cross-attention maps exist only when
 a run captured them (``capture_attention=True``); they are kept under ``keep=None`` or when keep
-names ``"cross_attention"`` (the total) or ``"cross_attention_levels"``. ``trace["steps.12.eps_text"]`` looks a
+names ``"cross_attention"`` (the total) or ``"cross_attention_levels"``.
+``trace["steps.12.eps_text"]`` looks a
 tensor up by name; ``trace.names()`` lists them all.
 
 ``previews`` (optional, empty by default) maps a per-step tensor name (``"latents_in"``,
