@@ -1,12 +1,13 @@
 """SD v1.5 end to end on this CPU: 512x512, 20 steps, DPM-Solver++ 2M, guidance on, batch 1.
 
-    python bench/pipeline.py [--steps 20] [--only ours-float32 ours-bfloat16 diffusers]
+    python bench/pipeline.py [--steps 20] [--only ours-float32 ours-bfloat16 ours-bfloat16-lowmem diffusers]
 
 Random weights at SD v1.5's real shapes (timing does not depend on the values). Each run is a
 fresh process, so peak RSS is its own:
 
-- ours, float32 and bfloat16 (the UNet's compute type; text encoder and VAE float32), networks
-  as TensorFlow graphs, one warm-up run first (it traces the graphs), then a timed run;
+- ours, float32 and bfloat16 (the UNet's compute type; text encoder and VAE float32), and
+  bfloat16 with ``low_memory`` (the UNet's weights stored in bfloat16 too), networks as
+  TensorFlow graphs, one warm-up run first (it traces the graphs), then a timed run;
 - diffusers (float32, channels_last, torch threads = cores), a warm-up run, then a timed run.
 
 Prints per-stage times (text encoding, UNet calls, scheduler steps, VAE decode), end to end,
@@ -55,9 +56,12 @@ from explainer.unet import UNet
 from explainer.vae import VAE
 from explainer.weights.loader import Models
 from explainer.pipeline import Pipeline
+from explainer.precision import created_in
 
 cfg = PRESETS["sd-v1-5"]
-models = Models(TextEncoder(cfg.text), UNet(cfg.unet), VAE(cfg.vae), default_tokenizer(), cfg)
+with created_in({dtype!r} if {low_memory!r} else "float32"):  # as load_pipeline(low_memory=...)
+    unet = UNet(cfg.unet)
+models = Models(TextEncoder(cfg.text), unet, VAE(cfg.vae), default_tokenizer(), cfg)
 pipe = Pipeline(models, dict(cfg.scheduler), dtype={dtype!r})
 {timer}
 for name in ("encode_text", "predict_noise", "step", "decode"):
@@ -131,8 +135,8 @@ def run(code: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--only", nargs="+", default=["ours-float32", "ours-bfloat16", "diffusers"],
-                        choices=["ours-float32", "ours-bfloat16", "diffusers"])
+    runs = ["ours-float32", "ours-bfloat16", "ours-bfloat16-lowmem", "diffusers"]
+    parser.add_argument("--only", nargs="+", default=runs, choices=runs)
     args = parser.parse_args()
 
     peak = run(PEAK)
@@ -144,20 +148,20 @@ def main() -> None:
             code = DIFFUSERS.format(tests=str(ROOT / "tests"), prompt=PROMPT, steps=args.steps,
                                     timer=TIMER)
         else:
-            code = OURS.format(dtype=name.split("-")[1], prompt=PROMPT, steps=args.steps,
-                               timer=TIMER)
+            code = OURS.format(dtype=name.split("-")[1], low_memory=name.endswith("lowmem"),
+                               prompt=PROMPT, steps=args.steps, timer=TIMER)
         results[name] = run(code)
 
     print(f"SD v1.5 shapes, random weights, 512x512, {args.steps} steps DPM-Solver++ 2M, "
           "guidance 7.5, batch 1 (timed run after a warm-up run)")
-    print(f"{'run':16s} {'total s':>8s} {'text':>6s} {'UNet':>7s} {'per call':>9s} {'sched':>6s} "
+    print(f"{'run':20s} {'total s':>8s} {'text':>6s} {'UNet':>7s} {'per call':>9s} {'sched':>6s} "
           f"{'decode':>7s} {'GFLOP/s':>8s} {'peak RSS':>9s}")
     for name, r in results.items():
         s, c = r["stages"], r["calls"]
         per_call = s["predict_noise"] / max(c["predict_noise"], 1)
         gflops = UNET_TFLOP * 1e3 / per_call
         compute = "bfloat16" if "bfloat16" in name else "float32"
-        print(f"{name:16s} {r['total']:8.1f} {s['encode_text']:6.2f} {s['predict_noise']:7.1f} "
+        print(f"{name:20s} {r['total']:8.1f} {s['encode_text']:6.2f} {s['predict_noise']:7.1f} "
               f"{per_call:9.2f} {s.get('step', float('nan')):6.2f} {s['decode']:7.2f} "
               f"{gflops:8.0f} {r['rss']:7.2f} GiB   ({gflops / peak[compute]:.0%} of the "
               f"{compute} matmul peak; warm-up run {r['warmup']:.0f} s)")

@@ -14,7 +14,7 @@ from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, token
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionMaps", "Comparison", "LatentTrajectory", "compare", "PRESETS", "Models", "Pipeline", "PromptTruncatedWarning", "Result", "StepRecord",
+    "AttentionMaps", "Comparison", "LatentTrajectory", "compare", "PRESETS", "Models", "Pipeline", "Precision", "PromptTruncatedWarning", "Result", "StepRecord",
     "TextEncoder", "Tokenizer", "Tokens", "Trace", "UNet", "VAE", "WeightsError",
     "apply_guidance", "download", "load_models", "load_pipeline", "tokenize", "__version__",
 ]
@@ -56,6 +56,10 @@ def __getattr__(name):
         from explainer.trajectory import LatentTrajectory
 
         return LatentTrajectory
+    if name == "Precision":
+        from explainer.precision import Precision
+
+        return Precision
     if name == "apply_guidance":
         from explainer.guidance import apply_guidance
 

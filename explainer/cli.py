@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--negative", metavar="TEXT", help="the negative prompt (default \"\")")
         run.add_argument("--size", metavar="WxH", help="image size in pixels, e.g. 64x64 "
                          "(default: the model's own)")
+        run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                         default="float32", help="the UNet's compute type (default float32; "
+                         "bfloat16 is ~1.7x faster on CPUs with AVX512_BF16)")
+        run.add_argument("--low-memory", action="store_true", help="store the UNet's weights "
+                         "in --dtype too (SD v1.5: 1.7 GB instead of 3.4 GB)")
+        run.add_argument("--xla", action="store_true", help="compile the networks with XLA")
         run.add_argument("--quiet", action="store_true", help="no progress bar")
     rp = sub.add_parser("replay", help="rebuild an explain page from a saved trace.npz")
     rp.add_argument("trace", help="a trace.npz written by explain (or Trace.save)")
@@ -115,6 +121,9 @@ def _check_run(parser, args) -> None:
     if args.weights is not None and not Path(args.weights).is_dir():
         parser.error(f"--weights {args.weights}: no such folder; give the diffusers folder "
                      "that holds unet/, vae/, text_encoder/")
+    if args.low_memory and args.dtype == "float32":
+        parser.error("--low-memory stores the UNet's weights in its compute type; add "
+                     "--dtype bfloat16 (or float16), or drop --low-memory")
     args.height = args.width = None
     if args.size is not None:
         found = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", args.size)
@@ -164,7 +173,8 @@ def _check_out(parser, out: str, is_file: bool = False) -> Path:
 def _run(args, keep=None):
     from explainer.pipeline import load_pipeline
 
-    pipe = load_pipeline(args.preset, weights=args.weights)
+    pipe = load_pipeline(args.preset, weights=args.weights, dtype=args.dtype,
+                         low_memory=args.low_memory, jit_compile=args.xla)
     seeds = args.seed if isinstance(args.seed, list) else [args.seed]
     result = pipe.text_to_image(args.prompt, negative_prompt=args.negative, seed=seeds,
                                 num_steps=args.steps, guidance_scale=args.guidance,

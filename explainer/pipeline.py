@@ -16,7 +16,7 @@ Python over numpy arrays, and every step is recorded in a ``Trace``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,11 +63,15 @@ class Pipeline:
 
     def set_precision(self, dtype="float32") -> None:
         """Compute the UNet in ``dtype`` ("float32", "bfloat16", "float16"; the text encoder and
-        VAE stay float32), or pass a ``Precision`` to choose per network. See precision.py."""
-        from explainer.precision import Precision
+        VAE stay float32), or pass a ``Precision`` to choose per network. See precision.py.
+        A network loaded with ``low_memory=True`` keeps its stored type (asking otherwise
+        raises, and nothing changes)."""
+        from explainer.precision import NETWORKS, Precision, weight_dtype
 
-        self.precision = Precision.for_pipeline(dtype)
-        self.precision.apply(self.models)
+        precision = Precision.for_pipeline(dtype)
+        precision.apply(self.models)  # checks the stored types first
+        stored = any(weight_dtype(getattr(self.models, n)) != "float32" for n in NETWORKS)
+        self.precision = replace(precision, low_memory=stored)
 
     @property
     def latent_factor(self) -> int:

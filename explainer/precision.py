@@ -16,11 +16,19 @@ the chosen type and keeps the **text encoder** (one call per prompt; CLIP's acti
 outliers in the hundreds) and the **VAE** (one call per image; a colour shift there is visible)
 in float32. The scheduler's arithmetic is numpy float32 and is never touched. Each can be set
 per network with ``Precision(unet=..., text_encoder=..., vae=...)``.
+
+``low_memory=True`` (at load: ``load_pipeline(..., dtype="bfloat16", low_memory=True)``) also
+stores each lower-precision network's weights in its compute type, so SD v1.5's UNet takes 1.7 GB
+instead of 3.4 GB and no per-call cast of every weight is needed. The weights are rounded once,
+at load, as mixed precision rounds them on every call; the norms' scales and the biases are
+rounded too (mixed keeps those float32), so ε differs from the mixed path's by about as much as
+either differs from float32 (~1.5e-2 on random SD weights, tests/test_precision.py). What is
+lost: that network cannot go back to float32 without loading again.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 DTYPES = ("float32", "bfloat16", "float16")
 NETWORKS = ("text_encoder", "unet", "vae")
@@ -35,30 +43,74 @@ def check_dtype(dtype, name: str = "dtype") -> str:
 
 @dataclass(frozen=True)
 class Precision:
-    """The compute dtype of each network; variables stay as loaded (float32)."""
+    """The compute dtype of each network, and whether lower-precision weights are stored so."""
 
     text_encoder: str = "float32"
     unet: str = "float32"
     vae: str = "float32"
+    low_memory: bool = False  # weights of the networks not in float32 stored in their type
 
     def __post_init__(self):
         for name in NETWORKS:
             check_dtype(getattr(self, name), name)
+        if self.low_memory and all(getattr(self, n) == "float32" for n in NETWORKS):
+            raise ValueError("low_memory=True stores weights in the compute type, but every "
+                             "network computes in float32; pass dtype='bfloat16' (or "
+                             "'float16') too, or drop low_memory")
 
     @classmethod
-    def for_pipeline(cls, dtype: str | "Precision" = "float32") -> "Precision":
+    def for_pipeline(cls, dtype: str | "Precision" = "float32",
+                     low_memory: bool = False) -> "Precision":
         """The default split: the UNet in ``dtype``, the text encoder and VAE in float32."""
         if isinstance(dtype, Precision):
-            return dtype
-        return cls(unet=check_dtype(dtype))
+            return replace(dtype, low_memory=True) if low_memory else dtype
+        return cls(unet=check_dtype(dtype), low_memory=bool(low_memory))
+
+    def weight_dtypes(self) -> dict[str, str]:
+        """The dtype each network's variables are created in when loading with this precision."""
+        return {name: getattr(self, name) if self.low_memory else "float32" for name in NETWORKS}
 
     def get_config(self) -> dict:
         return asdict(self)
 
     def apply(self, models) -> None:
-        """Set each network's layers to its compute dtype (and drop its traced graphs)."""
+        """Set each network's layers to its compute dtype (and drop its traced graphs).
+
+        Raises before changing anything if a network's weights are stored in a lower precision
+        (``low_memory``) and a different compute type is asked for."""
+        for name in NETWORKS:
+            stored, asked = weight_dtype(getattr(models, name)), getattr(self, name)
+            if stored != "float32" and stored != asked:
+                raise ValueError(
+                    f"{name}={asked!r}: its weights are stored in {stored} (loaded with "
+                    f"low_memory=True), so it computes in {stored} only; load the pipeline "
+                    f"again without low_memory to compute it in {asked}")
         for name in NETWORKS:
             set_compute_dtype(getattr(models, name), getattr(self, name))
+
+
+def weight_dtype(model) -> str:
+    """The dtype a network's variables are stored in (float32 unless loaded with low_memory)."""
+    lower = {str(v.dtype) for v in model.weights} & {"bfloat16", "float16"}
+    return lower.pop() if lower else "float32"
+
+
+def created_in(dtype: str):
+    """Context manager: Keras layers built inside it keep their variables in ``dtype``."""
+    import contextlib
+
+    import keras
+
+    @contextlib.contextmanager
+    def policy():
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(check_dtype(dtype))
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    return policy()
 
 
 def set_compute_dtype(model, dtype: str) -> None:

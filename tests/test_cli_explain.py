@@ -79,6 +79,16 @@ def test_generate_writes_one_picture_per_seed(tmp_path, capsys):
     assert sorted(p.name for p in out.parent.iterdir()) == ["shape-seed0.png", "shape-seed1.png"]
 
 
+def test_precision_options_reach_the_run(tmp_path):
+    """--dtype/--low-memory/--xla reach the pipeline: the trace's metadata says what ran."""
+    out = tmp_path / "trace"
+    assert main(["explain", PROMPT, "--steps", "2", "--quiet", "--dtype", "bfloat16",
+                 "--low-memory", "--xla", "--out", str(out)]) == 0
+    metadata = Trace.load(out / "trace.npz").metadata
+    assert metadata["precision"]["unet"] == "bfloat16" and metadata["precision"]["low_memory"]
+    assert metadata["jit_compile"] == {"text_encoder": True, "unet": True, "vae": True}
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--preset", "sd-v2"], "invalid choice: 'sd-v2'"),
     (["--size", "100x100"], "multiples of 32"),
@@ -89,6 +99,8 @@ def test_generate_writes_one_picture_per_seed(tmp_path, capsys):
     (["--scheduler", "heun"], "invalid choice: 'heun'"),
     (["--preset", "sd-v1-5"], "needs --weights"),
     (["--preset", "sd-v1-5", "--weights", "/nonexistent/sd15"], "no such folder"),
+    (["--low-memory"], "add --dtype bfloat16"),
+    (["--dtype", "int8"], "invalid choice: 'int8'"),
 ])
 def test_bad_arguments_exit_2_before_any_model(extra, message, tmp_path, capsys, monkeypatch):
     import explainer.pipeline

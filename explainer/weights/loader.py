@@ -199,7 +199,8 @@ def assign(keymap: KeyMap, infos: dict[str, TensorInfo]) -> None:
             for key in sorted(keys, key=lambda k: infos[k].begin):   # read the file in order
                 variable, layout = keymap[key]
                 array = to_keras(read_tensor(fh, infos[key]), layout)
-                variable.assign(np.ascontiguousarray(array, dtype=variable.dtype))
+                dtype = _bfloat16() if variable.dtype == "bfloat16" else variable.dtype
+                variable.assign(np.ascontiguousarray(array, dtype=dtype))
 
 
 @dataclass
@@ -230,7 +231,8 @@ def read_pipeline_config(folder: Path):
                           vae=vae_config(folder / "vae" / "config.json"))
 
 
-def load_models(folder: str | Path, variant: str | None = None, config=None) -> Models:
+def load_models(folder: str | Path, variant: str | None = None, config=None,
+                weight_dtypes: dict[str, str] | None = None) -> Models:
     """Build the three Keras models from a diffusers folder's config.json files and load them.
 
     Args:
@@ -238,7 +240,11 @@ def load_models(folder: str | Path, variant: str | None = None, config=None) -> 
         variant: "fp16" to prefer ``*.fp16.safetensors`` (stored fp16, computed in float32).
         config: a ``PipelineConfig`` the folder must match (e.g. ``PRESETS["sd-v1-5"]``);
             by default the folder's own configs are used, as diffusers' ``from_pretrained``.
+        weight_dtypes: the dtype each network's variables are created in, e.g.
+            ``{"unet": "bfloat16"}`` (``Precision.weight_dtypes()``); float32 otherwise. Each
+            tensor is converted as it is read, so no float32 copy of that network is ever made.
     """
+    from explainer.precision import created_in
     from explainer.text_encoder import TextEncoder
     from explainer.tokenizer import Tokenizer, default_tokenizer
     from explainer.unet import UNet
@@ -268,9 +274,13 @@ def load_models(folder: str | Path, variant: str | None = None, config=None) -> 
     # Cheap checks for every part before any model is built or any tensor is read.
     infos = {part: read_headers(weight_files(folder / part, stem, variant)) for part, stem in PARTS}
 
-    text_encoder = TextEncoder(found.text, name="text_encoder")
-    unet = UNet(found.unet, name="unet")
-    vae = VAE(found.vae, name="vae")
+    dtypes = {"text_encoder": "float32", "unet": "float32", "vae": "float32", **(weight_dtypes or {})}
+    with created_in(dtypes["text_encoder"]):
+        text_encoder = TextEncoder(found.text, name="text_encoder")
+    with created_in(dtypes["unet"]):
+        unet = UNet(found.unet, name="unet")
+    with created_in(dtypes["vae"]):
+        vae = VAE(found.vae, name="vae")
     keymaps = {"text_encoder": text_encoder_keys(text_encoder,
                                                   text_encoder_prefix(infos["text_encoder"])),
                "unet": unet_keys(unet),
