@@ -28,6 +28,7 @@ lost: that network cannot go back to float32 without loading again.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, replace
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -95,22 +96,17 @@ def weight_dtype(model) -> str:
     return lower.pop() if lower else "float32"
 
 
+@contextlib.contextmanager
 def created_in(dtype: str):
-    """Context manager: Keras layers built inside it keep their variables in ``dtype``."""
-    import contextlib
-
+    """Keras layers built inside this ``with`` block keep their variables in ``dtype``."""
     import keras
 
-    @contextlib.contextmanager
-    def policy():
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(check_dtype(dtype))
-        try:
-            yield
-        finally:
-            keras.config.set_dtype_policy(previous)
-
-    return policy()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(check_dtype(dtype))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def set_compute_dtype(model, dtype: str) -> None:

@@ -36,16 +36,17 @@ tensor up by name; ``trace.names()`` lists them all.
 happened (``explainer explain`` fills it). A saved trace carries them as ``previews.<row>``, so
 a report can be rebuilt from the file alone, without any model; traces without them load too.
 
-What recording costs on a GPU (on paper; no GPU was available to measure it). Copying to the
-host every step would stall the device, so every accessor goes through ``_host``: a trace may
-hold device tensors and convert them on access, or all at once at the end
-(``Trace.materialize``). The loop itself already meets the host once per step, recording or
-not, because the schedulers are numpy (every coefficient visible to the learner): ε comes to
-the host and x_{t-1} goes back, 2 x 64 KB for SD v1.5 at batch 1, plus the device idling during
-the numpy step (~0.1 ms). What recording adds is the other four per-step tensors, ~256 KB a
-step, ~25 µs at 10 GB/s over PCIe against a UNet step of ~50 ms on a recent GPU in float16
-(<0.1 %); captured attention maps add 6.3 MB a step (~0.6 ms, ~1 %). On this CPU,
-``bench/trace.py`` measures the whole trace against ``keep=()`` (goal <= 3 %).
+What recording costs on a GPU (on paper; no GPU was available to measure it). In this loop
+every recorded tensor is already on the host, because the schedulers are numpy (every
+coefficient visible to the learner): after each UNet call ε for both halves of the guidance
+batch comes down (128 KB for SD v1.5 at batch 1) and x_{t-1} goes back up (64 KB), ~20 µs at
+10 GB/s, plus the device idling during the numpy step (~0.1 ms), against a UNet step of ~50 ms
+on a recent GPU in float16 (< 0.5 %). Recording adds no device traffic, only host memory;
+captured attention maps add a copy of 6.3 MB a step (~0.6 ms, ~1 %). A loop that kept the
+scheduler on the device could hand the trace device tensors instead: every accessor goes
+through ``_host``, so they would be converted on access or all at once at the end
+(``Trace.materialize``). On this CPU, ``bench/trace.py`` measures the whole trace against
+``keep=()`` (goal <= 3 %).
 """
 
 from __future__ import annotations
