@@ -29,11 +29,18 @@ def _free_port() -> int:
 def lab(tmp_path):
     """JupyterLab on localhost over a copy of the full-loop lesson (so nothing is saved)."""
     shutil.copy(NOTEBOOKS / "07_full_loop.ipynb", tmp_path / "07_full_loop.ipynb")
+    # JupyterLab 4 skips rendering cells out of view by default ("contentVisibility"), and Run
+    # All scrolls to the last cell, so the player above would never count as visible and the
+    # Traceback check below would miss cells; render every cell instead.
+    settings = tmp_path / ".settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
          "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
-         "--ServerApp.open_browser=False", "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "--ServerApp.open_browser=False", "--allow-root",
+         f"--LabApp.user_settings_dir={tmp_path / '.settings'}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
          "jupyterlab.NeverCheckForUpdate"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
