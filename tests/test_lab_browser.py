@@ -19,6 +19,16 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TOKEN = "explainer-test"
 
 
+KERNEL_READY = """() => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                   && panel.sessionContext.session.kernel;
+    return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+EXECUTION_STARTED = """() => [...document.querySelectorAll('.jp-InputPrompt')]
+    .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -36,13 +46,15 @@ def lab(tmp_path):
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port = _free_port()
+    log = open(tmp_path / "jupyterlab.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
          "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path}",
          "--ServerApp.open_browser=False", "--allow-root",
-         f"--LabApp.user_settings_dir={tmp_path / '.settings'}", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-         "jupyterlab.NeverCheckForUpdate"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         f"--LabApp.user_settings_dir={tmp_path / '.settings'}", "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         "--LabApp.expose_app_in_browser=True"],       # window.jupyterapp, to see the kernel
+        stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -57,16 +69,24 @@ def lab(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 def test_full_loop_slider_moves_through_steps(lab):
     with browser_page() as page:
         page.goto(f"{lab}/lab/tree/07_full_loop.ipynb?token={TOKEN}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                               ".jp-KernelStatus, .jp-Toolbar-kernelStatus", timeout=60_000)
+        # Run All before the kernel's websocket is up runs nothing (every prompt stays "[ ]"),
+        # so wait until the notebook's kernel is connected and idle, as a person would
+        page.wait_for_function(KERNEL_READY, timeout=120_000)
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(EXECUTION_STARTED, timeout=30_000)
+        except Exception:
+            screenshot(page, "lab-full-loop-not-started.png")
+            raise AssertionError("Run All Cells started nothing; prompts: "
+                                 f"{page.locator('.jp-InputPrompt').all_inner_texts()}") from None
         # the player's slider appears when its cell has run; the last cell prints the GIF
         page.wait_for_selector(".jp-OutputArea .widget-slider", timeout=240_000)
         page.wait_for_function(
