@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,6 +79,10 @@ def test_held_out_pairs_are_named():
     assert ("purple", "triangle") in HELD_OUT and len(HELD_OUT) == 3
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_quick_training_writes_a_loadable_model(tmp_path):
     from explainer.pipeline import load_pipeline
     from explainer.shapes.train import main
@@ -88,5 +94,30 @@ def test_quick_training_writes_a_loadable_model(tmp_path):
     pipe = load_pipeline("tiny-shapes", weights=folder)   # the real loader, preset-checked
     result = pipe.text_to_image("a small red circle on the left", num_steps=3)
     assert result.images.shape == (1, 64, 64, 3)
+    weights = {p.relative_to(folder): digest(p) for p in folder.rglob("*.safetensors")}
+    assert len(weights) == 3
     # resuming a finished run changes nothing
     assert main(["--out", str(tmp_path), "--quick", "--quiet", "--resume"]) == 0
+    assert {p: digest(folder / p) for p in weights} == weights
+    # deterministic from its seed: a second run from scratch writes the same bytes
+    again = tmp_path / "again"
+    assert main(["--out", str(again), "--quick", "--quiet"]) == 0
+    assert {p: digest(again / "tiny-shapes" / p) for p in weights} == weights
+
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+def test_evaluate_scores_the_model_cards_rows_and_refuses_bad_arguments(capsys):
+    from explainer.presets import PRESETS
+    from explainer.shapes.evaluate import GUIDANCE_SCALES, main
+
+    # the command the model card gives must reproduce every row of its table, default included
+    assert PRESETS["tiny-shapes"].default_guidance in GUIDANCE_SCALES
+    published = json.loads((ASSETS / "tiny-shapes" / "scores.json").read_text())
+    assert sorted(published, key=float) == [str(s) for s in GUIDANCE_SCALES]
+    for argv, named in ((["--seeds", "0"], "--seeds 0"),
+                        (["--guidance", "nan"], "--guidance [nan]")):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)                                   # refused before any model is loaded
+        assert exit_.value.code == 2 and named in capsys.readouterr().err
