@@ -12,7 +12,7 @@ import explainer
 from explainer.assets import asset_path
 from explainer.presets import PRESETS
 from explainer.shapes import all_attributes
-from explainer.shapes.evaluate import evaluate, subset
+from explainer.shapes.evaluate import GUIDANCE_SCALES, evaluate, subset
 
 FOLDER = asset_path("tiny-shapes")
 PUBLISHED = json.loads((FOLDER / "scores.json").read_text())
@@ -53,6 +53,8 @@ def test_default_pipeline_is_the_shipped_model(pipe):
     for scale in ("1.0", "3.0", "7.5", str(DEFAULT)):
         assert PUBLISHED[scale]["seen"]["n"] >= 300
     assert {"MODEL_CARD.md", "samples.png"} <= {f.name for f in FOLDER.iterdir()}
+    # the card's evaluate command scores exactly its table's rows, the default guidance included
+    assert sorted(PUBLISHED, key=float) == [str(s) for s in GUIDANCE_SCALES]
 
 
 def test_published_scores_meet_the_targets():

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explainer.guidance import check_guidance
 from explainer.shapes.dataset import Attributes, all_attributes, caption
 from explainer.shapes.scorer import score
 
@@ -95,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds {args.seeds}: give 1 or more images per combination")
-    if not all(np.isfinite(args.guidance)):
-        parser.error(f"--guidance {args.guidance}: give finite scales, e.g. 1 2 7.5")
+    for scale in args.guidance:
+        try:
+            check_guidance(scale)
+        except ValueError as err:
+            parser.error(f"--guidance {scale}: {err}")
 
     from explainer.pipeline import load_pipeline
 
