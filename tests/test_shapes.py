@@ -105,6 +105,21 @@ def test_quick_training_writes_a_loadable_model(tmp_path):
     assert {p: digest(again / "tiny-shapes" / p) for p in weights} == weights
 
 
+def test_train_step_counts(tmp_path, capsys):
+    from explainer.shapes.train import TrainConfig, config_from, main
+
+    full = TrainConfig()
+    assert config_from(False, 0) == full
+    under_an_hour = config_from(False, 3, steps=1800, vae_steps=1300)   # the card's variant
+    assert (under_an_hour.steps, under_an_hour.vae_steps, under_an_hour.seed) == (1800, 1300, 3)
+    assert under_an_hour.batch == full.batch and under_an_hour.lr == full.lr
+    for flag in ("--steps", "--vae-steps"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--out", str(tmp_path / "run"), flag, "0"])       # refused before any work
+        assert exit_.value.code == 2 and f"{flag} 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_refuses_bad_arguments_before_loading(capsys):
     from explainer.shapes.evaluate import main
 

@@ -3,6 +3,9 @@
     python -m explainer.shapes.train --out DIR            # the full run (~62 min on 2 cores)
     python -m explainer.shapes.train --out DIR --quick    # a few steps of each, for CI
     python -m explainer.shapes.train --out DIR --resume   # continue from DIR/checkpoints
+    python -m explainer.shapes.train --out DIR --vae-steps 1300 --steps 1800
+                                                # under an hour (54 min), a weaker model: see
+                                                # assets/tiny-shapes/MODEL_CARD.md
 
 Same classes as SD v1.5, same objective (Rombach et al. 2022; Ho et al. 2020):
 
@@ -236,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few steps only (CI)")
     parser.add_argument("--resume", action="store_true", help="continue from --out/checkpoints")
     parser.add_argument("--steps", type=int, help="diffusion steps (default: the full run's)")
+    parser.add_argument("--vae-steps", type=int, help="VAE steps (default: the full run's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    for flag, value in (("--steps", args.steps), ("--vae-steps", args.vae_steps)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} {value}: give 1 or more steps (leave it out for the full run)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from explainer.presets import PRESETS
@@ -247,9 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     from explainer.vae import VAE
     from explainer.weights.writer import save_models
 
-    cfg = replace(QUICK if args.quick else TrainConfig(), seed=args.seed)
-    if args.steps:
-        cfg = replace(cfg, steps=args.steps)
+    cfg = config_from(args.quick, args.seed, args.steps, args.vae_steps)
     out = Path(args.out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
@@ -280,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     (folder / "training.json").write_text(json.dumps(report, indent=2))
     print(folder)
     return 0
+
+
+def config_from(quick: bool, seed: int, steps: int | None = None,
+                vae_steps: int | None = None) -> TrainConfig:
+    """The recipe a command line asks for: the full run (or ``QUICK``), with its step counts
+    replaced where given."""
+    cfg = replace(QUICK if quick else TrainConfig(), seed=seed)
+    return replace(cfg, steps=steps or cfg.steps, vae_steps=vae_steps or cfg.vae_steps)
 
 
 def _tail_mean(losses: list[float]) -> float | None:
