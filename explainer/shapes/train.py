@@ -95,8 +95,9 @@ def _load_checkpoint(path: Path, variables, optimizer) -> int:
 
 
 def _loop(name, cfg_steps, step_fn, batch_fn, variables, optimizer, ckpt: Path, resume: bool,
-          every: int, progress: bool):
-    """Run ``step_fn(*batch_fn(step), step)`` for every step, with checkpoints and a bar."""
+          every: int, progress: bool, step_seconds: list[float] | None = None):
+    """Run ``step_fn(*batch_fn(step), step)`` for every step, with checkpoints and a bar;
+    appends each step's wall time (batch, step, checkpoint) to ``step_seconds`` if given."""
     from tqdm.auto import tqdm
 
     optimizer.build(variables)
@@ -105,17 +106,22 @@ def _loop(name, cfg_steps, step_fn, batch_fn, variables, optimizer, ckpt: Path, 
     bar = tqdm(range(start, cfg_steps), desc=name, disable=not progress, initial=start,
                total=cfg_steps)
     for step in bar:
+        started = time.perf_counter()
         loss = float(step_fn(*batch_fn(step), np.int64(step)))
         losses.append(loss)
         if step % 20 == 0:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if (step + 1) % every == 0 or step + 1 == cfg_steps:
             _save_checkpoint(ckpt, step + 1, variables, optimizer)
+        if step_seconds is not None:
+            step_seconds.append(time.perf_counter() - started)
     return losses
 
 
-def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool) -> list[float]:
-    """Train the VAE in place; returns the loss of every step run."""
+def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool,
+              step_seconds: list[float] | None = None) -> list[float]:
+    """Train the VAE in place; returns the loss of every step run (and appends each step's
+    wall time to ``step_seconds`` if given)."""
     import tensorflow as tf
 
     from explainer.shapes.dataset import ShapesDataset
@@ -148,7 +154,7 @@ def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool) -
         return (images.astype(np.float32) / 127.5 - 1.0,)
 
     return _loop("vae", cfg.vae_steps, step_fn, batch_fn, variables, optimizer, ckpt, resume,
-                 cfg.checkpoint_every, progress)
+                 cfg.checkpoint_every, progress, step_seconds)
 
 
 def latent_scale(vae, seed: int, n: int = 1024) -> float:
@@ -161,9 +167,11 @@ def latent_scale(vae, seed: int, n: int = 1024) -> float:
 
 
 def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: Path,
-                    resume: bool = False, progress: bool = False) -> list[float]:
+                    resume: bool = False, progress: bool = False,
+                    step_seconds: list[float] | None = None) -> list[float]:
     """Train the text encoder and UNet together in place (EMA weights at the end); returns
-    the loss of every step run. ``vae`` only encodes the image pool."""
+    the loss of every step run. ``vae`` only encodes the image pool. Each step's wall time is
+    appended to ``step_seconds`` if given."""
     import tensorflow as tf
 
     from explainer.schedulers.base import SchedulerConfig, noise_schedule
@@ -200,7 +208,7 @@ def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: 
         return tokenizer.ids(texts), latents[picks]
 
     losses = _loop("diffusion", cfg.steps, step_fn, batch_fn, variables, optimizer, ckpt, resume,
-                   cfg.checkpoint_every, progress)
+                   cfg.checkpoint_every, progress, step_seconds)
     optimizer.finalize_variable_values(variables)  # the EMA weights are what we keep
     return losses
 

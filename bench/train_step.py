@@ -1,0 +1,112 @@
+"""tiny-shapes training speed: seconds per step of each stage, and the full run it implies.
+
+    python bench/train_step.py [--steps 20] [--no-determinism]
+
+A full training run takes about an hour; this measures its parts in about two minutes, so a
+change to the networks or the training step can be judged before a full run:
+
+- VAE step (batch 32) and diffusion step (batch 128: text encoder + UNet, Adam with EMA): each
+  stage runs ``3 + --steps`` steps through the training code (``train_vae`` /
+  ``train_diffusion``), which records each step's wall time; the median of the steps after the
+  first 3 (those build the graph) is the cost of a step;
+- drawing and encoding the diffusion stage's image pool (timed on 2,048 images, scaled to the
+  recipe's pool);
+- the projected wall time of the default recipe and of the under-an-hour variant
+  (``--vae-steps 1300 --steps 1800``), plus the time measured here for graph building.
+
+Read the projection as a lower bound with a wide spread: on this 2-core machine, repeated runs
+of this script projected the default recipe at 49-58 min within one hour, and full runs take
+longer than their projection (the under-an-hour variant: 54.3 min measured, 51.6 projected;
+the full run includes checkpoints and slower stretches that a median of 20 steps leaves out).
+
+``--no-determinism`` leaves TensorFlow's op determinism off (the training command turns it on:
+a run is deterministic from its seed), to show what determinism costs on this CPU.
+Goal (tiny-shapes issue): the full run <= 60 min on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+RECIPES = {"default": {}, "under an hour": {"vae_steps": 1300, "steps": 1800}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per stage")
+    parser.add_argument("--no-determinism", action="store_true")
+    args = parser.parse_args()
+    if args.steps < 1:
+        parser.error(f"--steps {args.steps}: give 1 or more")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    import keras
+    import numpy as np
+
+    from explainer.presets import PRESETS
+    from explainer.shapes.dataset import ShapesDataset
+    from explainer.shapes.train import (TrainConfig, latent_scale, seed_everything,
+                                        train_diffusion, train_vae)
+    from explainer.text_encoder import TextEncoder
+    from explainer.tokenizer import default_tokenizer
+    from explainer.unet import UNet
+    from explainer.vae import VAE
+
+    if args.no_determinism:
+        keras.utils.set_random_seed(0)
+    else:
+        seed_everything(0)
+    preset, full = PRESETS["tiny-shapes"], TrainConfig()
+    folder = Path(tempfile.mkdtemp())
+    warm = 3
+
+    vae = VAE(preset.vae, name="vae")
+    start, seconds = time.perf_counter(), []
+    train_vae(vae, replace(full, vae_steps=warm + args.steps, checkpoint_every=10**9),
+              folder / "vae.npz", False, False, step_seconds=seconds)
+    vae_step = statistics.median(seconds[warm:])
+    building = time.perf_counter() - start - sum(seconds[warm:])
+
+    start = time.perf_counter()
+    images, _, _ = ShapesDataset(seed=1).batch(0, 2048)                 # drawing the pool
+    draw = time.perf_counter() - start
+    encode = vae.graph("encode")
+    pixels = images.astype(np.float32) / 127.5 - 1.0
+    encode(pixels[:256])                                                    # build the graph
+    start = time.perf_counter()
+    for k in range(0, len(pixels), 256):
+        np.asarray(encode(pixels[k: k + 256]))
+    pool = (time.perf_counter() - start + draw) * full.pool / len(pixels)
+    start = time.perf_counter()
+    latent_scale(vae, 0)
+    scale = time.perf_counter() - start
+
+    text, unet = TextEncoder(preset.text, name="text_encoder"), UNet(preset.unet, name="unet")
+    start, seconds = time.perf_counter(), []
+    train_diffusion(text, unet, vae, default_tokenizer(),
+                    replace(full, steps=warm + args.steps, pool=256, checkpoint_every=10**9),
+                    folder / "diffusion.npz", step_seconds=seconds)
+    diffusion_step = statistics.median(seconds[warm:])
+    building += time.perf_counter() - start - sum(seconds[warm:])
+
+    print(f"op determinism: {'off' if args.no_determinism else 'on (as the training command)'}")
+    print(f"VAE step (batch {full.vae_batch}):        {vae_step * 1000:7.0f} ms  "
+          f"(median of {args.steps} steps after the first {warm})")
+    print(f"diffusion step (batch {full.batch}): {diffusion_step * 1000:7.0f} ms")
+    print(f"drawing and encoding the {full.pool:,}-image pool: {pool:5.1f} s; latent scale {scale:4.1f} s; "
+          f"graph building and first steps {building:4.1f} s")
+    for name, change in RECIPES.items():
+        cfg = replace(full, **change)
+        total = cfg.vae_steps * vae_step + cfg.steps * diffusion_step + pool + scale + building
+        print(f"projected full run, {name} (VAE {cfg.vae_steps:,} + diffusion {cfg.steps:,} "
+              f"steps): {total / 60:5.1f} min  (goal <= 60)")
+
+
+if __name__ == "__main__":
+    main()
