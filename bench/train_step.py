@@ -47,12 +47,11 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import keras
-    import numpy as np
 
     from explainer.presets import PRESETS
     from explainer.shapes.dataset import ShapesDataset
-    from explainer.shapes.train import (TrainConfig, latent_scale, seed_everything,
-                                        train_diffusion, train_vae)
+    from explainer.shapes.train import (TrainConfig, encode_pool, latent_scale,
+                                        seed_everything, train_diffusion, train_vae)
     from explainer.text_encoder import TextEncoder
     from explainer.tokenizer import default_tokenizer
     from explainer.unet import UNet
@@ -76,13 +75,10 @@ def main() -> None:
     start = time.perf_counter()
     images, _, _ = ShapesDataset(seed=1).batch(0, 2048)                 # drawing the pool
     draw = time.perf_counter() - start
-    encode = vae.graph("encode")
-    pixels = images.astype(np.float32) / 127.5 - 1.0
-    encode(pixels[:256])                                                    # build the graph
+    encode_pool(vae, images[:256])                                          # build the graph
     start = time.perf_counter()
-    for k in range(0, len(pixels), 256):
-        np.asarray(encode(pixels[k: k + 256]))
-    pool = (time.perf_counter() - start + draw) * full.pool / len(pixels)
+    encode_pool(vae, images)
+    pool = (time.perf_counter() - start + draw) * full.pool / len(images)
     start = time.perf_counter()
     latent_scale(vae, 0)
     scale = time.perf_counter() - start

@@ -166,6 +166,13 @@ def latent_scale(vae, seed: int, n: int = 1024) -> float:
     return float(1.0 / np.std(np.asarray(mean)))
 
 
+def encode_pool(vae, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """uint8 images [N, 64, 64, 3] -> scaled latents [N, 8, 8, 4], ``batch`` at a time."""
+    pixels = images.astype(np.float32) / 127.5 - 1.0
+    return np.concatenate([np.asarray(vae.graph("encode")(pixels[k: k + batch]))
+                           for k in range(0, len(pixels), batch)])
+
+
 def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: Path,
                     resume: bool = False, progress: bool = False,
                     step_seconds: list[float] | None = None) -> list[float]:
@@ -180,9 +187,7 @@ def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: 
     # stage 2 data: a fixed pool of images, encoded once; captions redrawn every step
     data = ShapesDataset(seed=cfg.seed + 1, include_held_out=False)
     images, _, attrs = data.batch(0, cfg.pool)
-    pixels = images.astype(np.float32) / 127.5 - 1.0
-    latents = np.concatenate([np.asarray(vae.graph("encode")(pixels[k: k + 256]))
-                              for k in range(0, len(pixels), 256)])          # [N, 8, 8, 4]
+    latents = encode_pool(vae, images)                                       # [N, 8, 8, 4]
     _, alpha_bar = noise_schedule(SchedulerConfig())                         # ᾱ_t, SD v1's
     alpha_bar = tf.constant(alpha_bar, tf.float32)
     optimizer = _optimizer(cfg.lr, cfg.steps, cfg.warmup, ema=cfg.ema)
