@@ -94,12 +94,14 @@ class Tokens:
 
 
 class Tokenizer:
-    """CLIP's BPE tokenizer from a ``vocab.json`` and ``merges.txt`` (a diffusers ``tokenizer/``).
+    """CLIP's BPE tokenizer, from a diffusers ``tokenizer/`` folder in either of its layouts.
 
     Args:
         vocab: token string -> id (49,408 entries for CLIP).
         merges: BPE merges in rank order, as pairs of symbols.
         context_length: positions after framing and padding (77 for CLIP).
+        backend: the ``tokenizers`` pipeline to run, when it was read from a tokenizer.json
+            (``from_folder`` does that); by default CLIP's is built from ``vocab``/``merges``.
     """
 
     def __init__(
@@ -107,6 +109,8 @@ class Tokenizer:
         vocab: dict[str, int],
         merges: Sequence[tuple[str, str]],
         context_length: int = CONTEXT_LENGTH,
+        *,
+        backend: _HFTokenizer | None = None,
     ):
         for special in (START_TOKEN, END_TOKEN):
             if special not in vocab:
@@ -121,7 +125,10 @@ class Tokenizer:
         self.pad_id = self.end_id
         self._tokens = {i: tok for tok, i in self.vocab.items()}
         self._byte_of = {ch: b for b, ch in _bytes_to_unicode().items()}
-        self._hf = self._build(self.vocab, self.merges)
+        # backend: a ``tokenizers`` pipeline read from a tokenizer.json; None builds CLIP's
+        self._hf = self._build(self.vocab, self.merges) if backend is None else backend
+        self._hf.no_truncation()  # framing to 77 is ours (_frame), not the file's settings
+        self._hf.no_padding()
 
     @staticmethod
     def _build(vocab: dict[str, int], merges: list[tuple[str, str]]) -> _HFTokenizer:
@@ -150,19 +157,48 @@ class Tokenizer:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Tokenizer":
-        """Load from a folder holding ``vocab.json`` and ``merges.txt`` (diffusers' ``tokenizer/``)."""
+        """Load a diffusers ``tokenizer/`` folder, in either layout it is written in.
+
+        ``tokenizer.json`` (what transformers 5 saves; the ``tokenizers`` library reads it
+        directly) is used when it is there, else ``vocab.json`` + ``merges.txt`` (the legacy
+        layout of the published SD v1.5 folder).
+        """
         folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"tokenizer folder not found: {folder}")
+        single = folder / "tokenizer.json"
+        if single.is_file():
+            return cls._from_tokenizer_json(single)
         paths = [folder / "vocab.json", folder / "merges.txt"]
-        missing = [str(p) for p in paths if not p.is_file()]
+        missing = [p.name for p in paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(
-                f"tokenizer file(s) not found: {', '.join(missing)}. A CLIP tokenizer folder "
-                "holds vocab.json and merges.txt (the tokenizer/ folder of an SD v1.5 checkout)."
+                f"no CLIP tokenizer in {folder}: it has neither tokenizer.json (the layout "
+                f"transformers 5 writes) nor {' and '.join(missing)} (the legacy layout: "
+                "vocab.json + merges.txt). Point to an SD v1 folder's tokenizer/, or copy one "
+                "of the two layouts into it."
             )
         vocab = json.loads(paths[0].read_text(encoding="utf-8"))
         lines = paths[1].read_text(encoding="utf-8").split("\n")
         merges = [tuple(line.split()) for line in lines if line and not line.startswith("#version")]
         return cls(vocab, merges)
+
+    @classmethod
+    def _from_tokenizer_json(cls, path: Path) -> "Tokenizer":
+        try:
+            spec = json.loads(path.read_text(encoding="utf-8"))
+            model = spec["model"]
+            if model.get("type") != "BPE":
+                raise ValueError(f"its model is {model.get('type')!r}, not BPE")
+            backend = _HFTokenizer.from_str(json.dumps(spec))
+        except Exception as error:  # tokenizers raises plain Exception on a bad file
+            raise ValueError(
+                f"{path} is not a CLIP tokenizer.json ({error}). Re-save the tokenizer with "
+                "transformers' CLIPTokenizer.save_pretrained, or use vocab.json + merges.txt."
+            ) from error
+        # merges: "a b" strings (tokenizers < 0.20) or [a, b] pairs (newer files)
+        merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+        return cls(dict(model["vocab"]), merges, backend=backend)
 
     # -- the stage ---------------------------------------------------------------------------
 

@@ -101,3 +101,21 @@ def save_folder(folder: Path, text=None, unet_model=None, vae_model=None, varian
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(SD15_SCHEDULER))
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     return folder
+
+
+def save_pipeline(folder: Path, text, unet_model, vae_model) -> Path:
+    """Write the folder as today's diffusers writes it: ``StableDiffusionPipeline.save_pretrained``.
+
+    With transformers 5 its ``tokenizer/`` holds tokenizer.json (no vocab.json/merges.txt).
+    """
+    import diffusers
+    import transformers
+
+    legacy = save_folder(folder.parent / (folder.name + "-legacy-tokenizer"))
+    pipe = diffusers.StableDiffusionPipeline(
+        vae=vae_model, text_encoder=text, unet=unet_model,
+        tokenizer=transformers.CLIPTokenizer.from_pretrained(legacy / "tokenizer"),
+        scheduler=diffusers.PNDMScheduler.from_config(SD15_SCHEDULER),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +129,65 @@ def test_not_text_is_a_type_error_naming_the_type(bad):
 def test_from_folder_names_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="merges.txt"):
         shutil.copy(asset_path("clip-tokenizer", "vocab.json"), tmp_path / "vocab.json")
+        Tokenizer.from_folder(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def saved_by_transformers(reference, tmp_path_factory):
+    """A tokenizer/ folder as today's transformers saves it (save_pretrained)."""
+    folder = tmp_path_factory.mktemp("tokenizer-json")
+    reference.save_pretrained(folder)
+    return folder
+
+
+def test_tokenizer_json_layout_matches_transformers(saved_by_transformers):
+    import transformers
+
+    names = {p.name for p in saved_by_transformers.iterdir()}
+    # transformers 5 writes the single-file layout only; the legacy files are not there
+    assert "tokenizer.json" in names and not names & {"vocab.json", "merges.txt"}, names
+    reloaded = transformers.CLIPTokenizer.from_pretrained(saved_by_transformers)
+    prompts = corpus()
+    expected = reloaded(prompts, padding="max_length", max_length=CONTEXT_LENGTH,
+                        truncation=True).input_ids
+    ours = Tokenizer.from_folder(saved_by_transformers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PromptTruncatedWarning)
+        ids = ours.ids(prompts)
+    mismatched = [p for p, a, b in zip(prompts, ids.tolist(), expected) if a != b]
+    # Exact equality: ids are integers, so there is no tolerance to choose.
+    assert not mismatched, f"{len(mismatched)} of {len(prompts)} differ, e.g. {mismatched[:3]!r}"
+    # the same vocabulary as the legacy files, so readable pieces and decoding agree too
+    legacy = default_tokenizer()
+    assert len(ours) == len(legacy) and ours.merges == legacy.merges
+    assert ours("explainer 🔥").pieces == legacy("explainer 🔥").pieces
+
+
+def test_tokenizer_json_is_preferred_and_both_layouts_agree(saved_by_transformers, tmp_path):
+    both = Path(shutil.copytree(saved_by_transformers, tmp_path / "both"))
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(asset_path("clip-tokenizer", name), both / name)
+    (both / "merges.txt").write_text("#version: 0.2\n")  # would break every prompt if it were read
+    tok = Tokenizer.from_folder(both)
+    assert tok("a small red circle").ids == default_tokenizer()("a small red circle").ids
+
+
+def test_folder_with_neither_layout_names_both(tmp_path):
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError) as info:
+        Tokenizer.from_folder(tmp_path)
+    message = str(info.value)
+    assert "tokenizer.json" in message and "vocab.json" in message and "merges.txt" in message
+    with pytest.raises(FileNotFoundError, match="not found"):
+        Tokenizer.from_folder(tmp_path / "missing")
+
+
+def test_a_broken_tokenizer_json_is_a_clear_error(tmp_path):
+    (tmp_path / "tokenizer.json").write_text('{"model": {"type": "WordPiece"}}')
+    with pytest.raises(ValueError, match="not a CLIP tokenizer.json"):
+        Tokenizer.from_folder(tmp_path)
+    (tmp_path / "tokenizer.json").write_text("{ not json")
+    with pytest.raises(ValueError, match="not a CLIP tokenizer.json"):
         Tokenizer.from_folder(tmp_path)
 
 

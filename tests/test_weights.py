@@ -78,6 +78,25 @@ def test_sharded_checkpoint(small_reference, tmp_path):
     assert max_abs_diff(ours, to_numpy_nhwc(expected)) <= 1e-4  # float32 both sides
 
 
+def test_folder_saved_by_todays_diffusers(small_reference, small_folder, tmp_path):
+    """StableDiffusionPipeline.save_pretrained (diffusers 0.42 + transformers 5) loads."""
+    import transformers
+
+    import explainer
+
+    folder = R.save_pipeline(tmp_path / "saved", *small_reference)
+    assert not (folder / "tokenizer" / "vocab.json").exists()  # tokenizer.json only
+    pipe = explainer.load_pipeline(weights=folder)
+    reference = transformers.CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    prompts = ["a small red circle on the left", "", "Explainer, 🔥 café"]
+    expected = reference(prompts, padding="max_length", max_length=77).input_ids
+    assert pipe.tokenizer.ids(prompts).tolist() == expected  # integers: exact
+    # the same weights as the legacy folder, so the same context, bit for bit
+    legacy = explainer.load_pipeline(weights=small_folder)
+    assert np.array_equal(pipe.encode_text(prompts), legacy.encode_text(prompts))
+    assert type(pipe.scheduler).__name__ == "PNDMScheduler"
+
+
 def test_legacy_vae_attention_names(folder, small_models, rng):
     """Older SD VAE files name the middle attention query/key/value/proj_attn."""
     tensors = load_file(folder / VAE_FILE)

@@ -2,7 +2,7 @@
 
     folder/
       model_index.json                       (optional here)
-      tokenizer/      vocab.json, merges.txt
+      tokenizer/      tokenizer.json, or vocab.json + merges.txt (the legacy layout)
       text_encoder/   config.json, model[.fp16].safetensors
       unet/           config.json, diffusion_pytorch_model[.fp16].safetensors
       vae/            config.json, diffusion_pytorch_model[.fp16].safetensors
