@@ -41,8 +41,8 @@ print(" ".join(f"{{t:.5f}}" for t in times))
 SD15 = """
 import resource, time
 import numpy as np
-from explainer.presets import UNetConfig
-from explainer.unet import UNet
+from explainer.models.configs import UNetConfig
+from explainer.models.unet import UNet
 unet = UNet(UNetConfig())
 rng = np.random.default_rng(0)
 x = rng.standard_normal((2, 64, 64, 4)).astype(np.float32)

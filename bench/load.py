@@ -34,7 +34,7 @@ import os, resource, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 start = time.perf_counter()
 import explainer
-from explainer.presets import PRESETS
+from explainer.models.configs import PRESETS
 imported = time.perf_counter()
 models = explainer.load_models(sys.argv[1], config=PRESETS["sd-v1-5"])
 loaded = time.perf_counter()

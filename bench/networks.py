@@ -100,10 +100,10 @@ def main() -> None:
     import torch
 
     import explainer  # noqa: F401  (sets the Keras backend)
-    from explainer.presets import PRESETS
-    from explainer.text_encoder import TextEncoder
-    from explainer.unet import UNet
-    from explainer.vae import VAE
+    from explainer.models.configs import PRESETS
+    from explainer.models.text_encoder import TextEncoder
+    from explainer.models.unet import UNet
+    from explainer.models.vae import VAE
     import reference_models as R
 
     torch.set_num_threads(os.cpu_count())

@@ -49,14 +49,14 @@ OURS = """
 import json, resource, time
 import numpy as np
 import explainer
-from explainer.presets import PRESETS
-from explainer.text_encoder import TextEncoder
+from explainer.models.configs import PRESETS
+from explainer.models.text_encoder import TextEncoder
 from explainer.tokenizer import default_tokenizer
-from explainer.unet import UNet
-from explainer.vae import VAE
+from explainer.models.unet import UNet
+from explainer.models.vae import VAE
 from explainer.weights.loader import Models
-from explainer.pipeline import Pipeline
-from explainer.precision import created_in
+from explainer.diffusion.pipeline import Pipeline
+from explainer.models.precision import created_in
 
 cfg = PRESETS["sd-v1-5"]
 with created_in({dtype!r} if {low_memory!r} else "float32"):  # as load_pipeline(low_memory=...)

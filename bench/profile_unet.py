@@ -129,9 +129,9 @@ def profile_ours(dtype: str, batch: int, side: int) -> None:
     import tensorflow as tf
 
     import explainer  # noqa: F401  (sets the Keras backend)
-    from explainer.precision import set_compute_dtype
-    from explainer.presets import PRESETS
-    from explainer.unet import UNet
+    from explainer.models.precision import set_compute_dtype
+    from explainer.models.configs import PRESETS
+    from explainer.models.unet import UNet
 
     rng = np.random.default_rng(0)
     latents = rng.standard_normal((batch, side, side, 4)).astype(np.float32)

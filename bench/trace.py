@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import reference_models as R
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = R.save_folder(Path(tmp), R.text_encoder(R.SMALL_TEXT), R.unet(R.SMALL_UNET),

@@ -48,14 +48,14 @@ def main() -> None:
 
     import keras
 
-    from explainer.presets import PRESETS
+    from explainer.models.configs import PRESETS
     from explainer.shapes.dataset import ShapesDataset
     from explainer.shapes.train import (TrainConfig, encode_pool, latent_scale,
                                         seed_everything, train_diffusion, train_vae)
-    from explainer.text_encoder import TextEncoder
+    from explainer.models.text_encoder import TextEncoder
     from explainer.tokenizer import default_tokenizer
-    from explainer.unet import UNet
-    from explainer.vae import VAE
+    from explainer.models.unet import UNet
+    from explainer.models.vae import VAE
 
     if args.no_determinism:
         keras.utils.set_random_seed(0)

@@ -1,67 +1,62 @@
 """explainer: how Stable Diffusion turns a prompt into a picture, one inspectable stage at a time.
 
-The public API is re-exported here. Importing the package is cheap: TensorFlow loads only
-when a network is first built.
+The public API is re-exported here from the layers below (see the folders):
+
+    tokenizer.py   tokenize, Tokenizer, Tokens
+    models/        TextEncoder, UNet, VAE, PRESETS, Precision   (Keras 3; backend.py)
+    weights/       load_models, download, Models, WeightsError
+    schedulers/    make_scheduler, sigmas_from
+    diffusion/     load_pipeline, Pipeline, Result, Trace, StepRecord, apply_guidance, resize
+    explore/       AttentionMaps, LatentTrajectory, Comparison, compare
+    viz/, shapes/  imported as ``explainer.viz``, ``explainer.shapes``
+
+Importing the package is cheap: Keras and its backend load only when a network is first built.
 """
 
+import importlib
 import os
 
-# Keras 3 runs on TensorFlow here (graph mode on CPU, oneDNN on, as TensorFlow ships it).
+# Keras 3 runs on TensorFlow unless KERAS_BACKEND says otherwise (graph mode on CPU, oneDNN on).
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, tokenize
+from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, tokenize  # noqa: E402
+from explainer.version import __version__  # noqa: E402
 
-__version__ = "0.1.0"
+# name -> the module that defines it, imported on first use (heavy parts load lazily)
+_LAZY = {
+    "TextEncoder": "explainer.models.text_encoder",
+    "UNet": "explainer.models.unet",
+    "VAE": "explainer.models.vae",
+    "PRESETS": "explainer.models.configs",
+    "Precision": "explainer.models.precision",
+    "load_models": "explainer.weights",
+    "download": "explainer.weights",
+    "Models": "explainer.weights",
+    "WeightsError": "explainer.weights",
+    "make_scheduler": "explainer.schedulers",
+    "sigmas_from": "explainer.schedulers",
+    "load_pipeline": "explainer.diffusion.loading",
+    "Pipeline": "explainer.diffusion.pipeline",
+    "Result": "explainer.diffusion.pipeline",
+    "Trace": "explainer.diffusion.trace",
+    "StepRecord": "explainer.diffusion.trace",
+    "apply_guidance": "explainer.diffusion.guidance",
+    "resize": "explainer.diffusion.resize",
+    "AttentionMaps": "explainer.explore.attention_maps",
+    "LatentTrajectory": "explainer.explore.trajectory",
+    "Comparison": "explainer.explore.comparison",
+    "compare": "explainer.explore.comparison",
+}
 
-__all__ = [
-    "AttentionMaps", "Comparison", "LatentTrajectory", "compare", "PRESETS", "Models", "Pipeline", "Precision", "PromptTruncatedWarning", "Result", "StepRecord",
-    "TextEncoder", "Tokenizer", "Tokens", "Trace", "UNet", "VAE", "WeightsError",
-    "apply_guidance", "download", "load_models", "load_pipeline", "tokenize", "__version__",
-]
+__all__ = sorted([*_LAZY, "PromptTruncatedWarning", "Tokenizer", "Tokens", "tokenize",
+                  "__version__"])
 
 
 def __getattr__(name):
-    # Heavy parts (TensorFlow) load on first use, so `import explainer` stays fast.
-    if name in ("load_models", "download", "Models", "WeightsError"):
-        from explainer import weights
-
-        return getattr(weights, name)
-    if name in ("TextEncoder", "UNet", "VAE"):
-        from explainer.text_encoder import TextEncoder
-        from explainer.unet import UNet
-        from explainer.vae import VAE
-
-        return {"TextEncoder": TextEncoder, "UNet": UNet, "VAE": VAE}[name]
-    if name in ("PRESETS",):
-        from explainer.presets import PRESETS
-
-        return PRESETS
-    if name in ("load_pipeline", "Pipeline", "Result"):
-        from explainer import pipeline
-
-        return getattr(pipeline, name)
-    if name in ("Trace", "StepRecord"):
-        from explainer import trace
-
-        return getattr(trace, name)
-    if name == "AttentionMaps":
-        from explainer.attention_maps import AttentionMaps
-
-        return AttentionMaps
-    if name in ("Comparison", "compare"):
-        from explainer import comparison
-
-        return getattr(comparison, name)
-    if name == "LatentTrajectory":
-        from explainer.trajectory import LatentTrajectory
-
-        return LatentTrajectory
-    if name == "Precision":
-        from explainer.precision import Precision
-
-        return Precision
-    if name == "apply_guidance":
-        from explainer.guidance import apply_guidance
-
-        return apply_guidance
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'explainer' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -110,9 +110,9 @@ def _scheduler_names() -> list[str]:
 # -- checking arguments (before any model loads; parser.error exits with code 2) -------------
 
 def _check_run(parser, args) -> None:
-    from explainer.guidance import check_guidance
-    from explainer.inputs import MAX_SEED
-    from explainer.presets import PRESETS
+    from explainer.diffusion.guidance import check_guidance
+    from explainer.diffusion.inputs import MAX_SEED
+    from explainer.models.configs import PRESETS
 
     preset = PRESETS[args.preset]
     if args.weights is None and not preset.assets:
@@ -171,7 +171,7 @@ def _check_out(parser, out: str, is_file: bool = False) -> Path:
 # -- running ---------------------------------------------------------------------------------
 
 def _run(args, keep=None):
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     pipe = load_pipeline(args.preset, weights=args.weights, dtype=args.dtype,
                          low_memory=args.low_memory, jit_compile=args.xla)
@@ -199,7 +199,7 @@ def _staged(out: Path, build) -> None:
 
 def _explain(args) -> int:
     from explainer.report import Report, record_previews
-    from explainer.trace import Trace
+    from explainer.diffusion.trace import Trace
 
     pipe, result = _run(args)
     record_previews(result.trace, pipe.decode)                 # x_t, x̂_0 through the real VAE
@@ -215,7 +215,7 @@ def _explain(args) -> int:
 
 def _replay(args) -> int:
     from explainer.report import Report
-    from explainer.trace import Trace
+    from explainer.diffusion.trace import Trace
 
     source = Path(args.trace)
     trace = Trace.load(source)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import reference_models as R
-from explainer.attention_maps import AttentionMaps, iou
-from explainer.trace import Trace
+from explainer.explore.attention_maps import AttentionMaps, iou
+from explainer.diffusion.trace import Trace
 from explainer.weights import load_models
 from torch_io import to_torch_nchw
 

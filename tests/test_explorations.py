@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from explainer import viz
-from explainer.comparison import compare
+from explainer.explore.comparison import compare
 from explainer.shapes.grounding import large_shapes, measure_grounding
-from explainer.trajectory import LatentTrajectory
+from explainer.explore.trajectory import LatentTrajectory
 
 A, B = "a large red circle on the left", "a large blue circle on the left"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainer.guidance import apply_guidance
+from explainer.diffusion.guidance import apply_guidance
 
 
 def test_formula_and_purity(rng):

@@ -10,7 +10,7 @@ PROMPT = "a red circle"
 
 @pytest.fixture(scope="module")
 def pipe(small_folder):
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     pipe = load_pipeline(weights=small_folder)
 
@@ -74,7 +74,7 @@ def test_mask_checks(pipe, mask, match):
 
 
 def test_nan_step_names_the_step(small_folder):
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     pipe = load_pipeline(weights=small_folder)
     real = pipe.predict_noise
@@ -93,7 +93,7 @@ def test_nan_step_names_the_step(small_folder):
 
 
 def test_load_pipeline_errors(small_folder):
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     with pytest.raises(ValueError, match="unknown preset 'sd-v2'"):
         load_pipeline("sd-v2")

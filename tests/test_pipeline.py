@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explainer.pipeline import load_pipeline
+from explainer.diffusion.loading import load_pipeline
 
 PROMPT = "a small red circle on the left"
 
@@ -108,7 +108,7 @@ def test_every_scheduler_runs(pipe, name):
 
 
 def test_image_to_image_strength(pipe):
-    from explainer.inputs import check_image
+    from explainer.diffusion.inputs import check_image
 
     image = np.zeros((32, 32, 3), np.uint8)
     image[8:24, 8:24] = (255, 0, 0)

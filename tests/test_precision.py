@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import explainer
-from explainer.precision import Precision, compile_choice
+from explainer.models.precision import Precision, compile_choice
 from explainer.shapes import all_attributes, score
 from explainer.shapes.dataset import caption
 from explainer.shapes.evaluate import subset

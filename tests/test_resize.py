@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explainer.resize import resize
+from explainer.diffusion.resize import resize
 from explainer.shapes import Attributes, draw
 from explainer.shapes.scorer import measure
 

@@ -16,7 +16,7 @@ import torch
 
 import explainer
 import reference_models as R
-from explainer.presets import PRESETS
+from explainer.models.configs import PRESETS
 from explainer.weights import load_models
 from torch_io import max_abs_diff, to_numpy_nhwc, to_torch_nchw
 

@@ -84,7 +84,7 @@ def digest(path: Path) -> str:
 
 
 def test_quick_training_writes_a_loadable_model(tmp_path):
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
     from explainer.shapes.train import main
 
     assert main(["--out", str(tmp_path), "--quick", "--quiet"]) == 0

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 import explainer
-from explainer.presets import TextEncoderConfig
-from explainer.text_encoder import TextEncoder
+from explainer.models.configs import TextEncoderConfig
+from explainer.models.text_encoder import TextEncoder
 from torch_io import max_abs_diff
 
 PROMPTS = ["a small red circle on the left", "", "an astronaut riding a horse " * 20]

@@ -10,7 +10,7 @@ import pytest
 
 import explainer
 from explainer.assets import asset_path
-from explainer.presets import PRESETS
+from explainer.models.configs import PRESETS
 from explainer.shapes import all_attributes
 from explainer.shapes.evaluate import GUIDANCE_SCALES, evaluate, subset
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explainer.trace import Trace
+from explainer.diffusion.trace import Trace
 
 
 @pytest.fixture(scope="module")
 def result(small_folder):
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     pipe = load_pipeline(weights=small_folder)
     return pipe, pipe.text_to_image("a red circle", seed=2, num_steps=4, scheduler="ddim")

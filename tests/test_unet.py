@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import reference_models as R
-from explainer.unet import UNet
+from explainer.models.unet import UNet
 from explainer.weights import load_models
 from torch_io import max_abs_diff, to_numpy_nhwc, to_torch_nchw
 
@@ -60,7 +60,7 @@ def test_config_round_trip(small_models):
 
 @pytest.mark.parametrize("bad", [dict(attention_levels=(True,)), dict(heads=(8, 8, 8))])
 def test_config_levels_must_agree(bad):
-    from explainer.presets import UNetConfig
+    from explainer.models.configs import UNetConfig
 
     with pytest.raises(ValueError, match="one entry per level"):
         UNetConfig(**bad)

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 import explainer
-from explainer.guidance import apply_guidance
+from explainer.diffusion.guidance import apply_guidance
 from explainer.schedulers import make_scheduler, sigmas_from
-from explainer.trace import StepRecord, Trace
+from explainer.diffusion.trace import StepRecord, Trace
 from explainer.viz import (LatentPreview, animation_frames, channels_as_rgb, context_difference,
                            context_heatmap, export_animation, filmstrip, first_difference,
                            generation_controls, guidance_mix, guidance_parts, guidance_remix,

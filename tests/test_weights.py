@@ -16,7 +16,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 import reference_models as R
-from explainer.presets import PRESETS
+from explainer.models.configs import PRESETS
 from explainer.weights import (
     UnsupportedConfigError,
     WeightsError,

@@ -1,7 +1,7 @@
 """Schedulers: how the UNet's noise prediction at t becomes the latents of the next timestep.
 
 One file per method, each a numpy port of the diffusers scheduler of the same name, matching
-it to float32 rounding (tests/test_schedulers.py checks it step by step):
+it to float32 rounding (tests/schedulers/test_schedulers.py checks it step by step):
 
     scheduler.set_timesteps(50)
     x = noise * scheduler.init_noise_sigma                          # x_T
@@ -16,8 +16,9 @@ dict the way diffusers' ``EulerDiscreteScheduler.from_config(config)`` does.
 
 from __future__ import annotations
 
-from explainer.schedulers.base import (Scheduler, SchedulerConfig, SigmaScheduler, StepOutput,
-                                       noise_schedule, sigmas_from)
+from explainer.schedulers.base import (Scheduler, SchedulerConfig, StepOutput, noise_schedule,
+                                       sigmas_from)
+from explainer.schedulers.sigma_scheduler import SigmaScheduler
 from explainer.schedulers.ddim import DDIMScheduler
 from explainer.schedulers.dpm_solver import DPMSolverPP2MScheduler
 from explainer.schedulers.euler import EulerScheduler

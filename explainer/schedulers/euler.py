@@ -28,7 +28,8 @@ N(0, I) · ``init_noise_sigma``.
 
 from __future__ import annotations
 
-from explainer.schedulers.base import SigmaScheduler, StepOutput
+from explainer.schedulers.base import StepOutput
+from explainer.schedulers.sigma_scheduler import SigmaScheduler
 
 
 class EulerScheduler(SigmaScheduler):

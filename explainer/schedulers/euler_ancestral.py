@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.schedulers.base import SigmaScheduler, StepOutput, _as_f32
+from explainer.schedulers.base import StepOutput, _as_f32
+from explainer.schedulers.sigma_scheduler import SigmaScheduler
 
 
 class EulerAncestralScheduler(SigmaScheduler):

@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.polynomial import Polynomial
 
-from explainer.schedulers.base import SigmaScheduler, StepOutput
+from explainer.schedulers.base import StepOutput
+from explainer.schedulers.sigma_scheduler import SigmaScheduler
 
 
 class LMSScheduler(SigmaScheduler):

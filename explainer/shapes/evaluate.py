@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explainer.guidance import check_guidance
+from explainer.diffusion.guidance import check_guidance
 from explainer.shapes.dataset import Attributes, all_attributes, caption
 from explainer.shapes.scorer import score
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             parser.error(f"--guidance {scale}: {err}")
 
-    from explainer.pipeline import load_pipeline
+    from explainer.diffusion.loading import load_pipeline
 
     pipe = load_pipeline("tiny-shapes", weights=args.weights)
     seeds = list(range(1000, 1000 + args.seeds))

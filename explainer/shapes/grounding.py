@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.attention_maps import AttentionMaps, iou
+from explainer.explore.attention_maps import AttentionMaps, iou
 from explainer.shapes.dataset import IMAGE_SIZE, Attributes, all_attributes, caption
 from explainer.shapes.scorer import FOREGROUND
 

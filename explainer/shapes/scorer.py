@@ -11,7 +11,7 @@ Given an image and the attributes its prompt asked for, the scorer finds the for
 | shape     | best IoU of the half-coverage mask with an ideal circle/square/triangle |
 |           | fitted to its bounding box                                              |
 
-It must be (and is, see tests/test_shapes.py) >= 99% right on drawn images, and it is also
+It must be (and is, see tests/shapes/test_shapes.py) >= 99% right on drawn images, and it is also
 checked on VAE round trips, which blur edges a little.
 """
 

@@ -260,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{flag} {value}: give 1 or more steps (leave it out for the full run)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from explainer.presets import PRESETS
-    from explainer.text_encoder import TextEncoder
+    from explainer.models.configs import PRESETS
+    from explainer.models.text_encoder import TextEncoder
     from explainer.tokenizer import default_tokenizer
-    from explainer.unet import UNet
-    from explainer.vae import VAE
+    from explainer.models.unet import UNet
+    from explainer.models.vae import VAE
     from explainer.weights.writer import save_models
 
     cfg = config_from(args.quick, args.seed, args.steps, args.vae_steps)
@@ -315,7 +315,7 @@ def _tail_mean(losses: list[float]) -> float | None:
 
 def _with_scale(vae, scale: float):
     """The same VAE with its latent scaling factor set (config is frozen: rebuild, copy)."""
-    from explainer.vae import VAE
+    from explainer.models.vae import VAE
 
     scaled = VAE(replace(vae.config, scaling_factor=scale), name="vae")
     for target, source in zip(scaled.weights, vae.weights):

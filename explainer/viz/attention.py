@@ -1,7 +1,7 @@
 """Which word paints which pixels: cross-attention maps drawn over the picture.
 
 A run made with ``capture_attention=True`` holds, per step, how much every latent pixel read
-each of the 77 token positions (explainer/attention_maps.py explains the reduction). These
+each of the 77 token positions (explainer/explore/attention_maps.py explains the reduction). These
 plots upsample one token's map to the image and lay it over the final picture:
 
 | plot                                   | shows                                              |
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.attention_maps import START, AttentionMaps
+from explainer.explore.attention_maps import START, AttentionMaps
 from explainer.viz.figure import new_figure
 
 HEAT = "inferno"

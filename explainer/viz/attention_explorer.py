@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from explainer.attention_maps import AttentionMaps
+from explainer.explore.attention_maps import AttentionMaps
 from explainer.viz.attention import _label, default_words, render_attention
 from explainer.viz.figure import figure_png
 from explainer.viz.widgets import _Shown, _widgets

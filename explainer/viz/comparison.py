@@ -16,7 +16,7 @@ LABELS = {"latents_in": "x_t", "eps": "ε̃ (guided)", "pred_x0": "x̂_0"}
 
 def comparison_plot(comparison, size: float = 2.4):
     """Pictures A and B, the context distance per position, and RMS differences per step."""
-    from explainer.comparison import Comparison
+    from explainer.explore.comparison import Comparison
 
     if not isinstance(comparison, Comparison):
         raise TypeError("comparison_plot takes what explainer.compare(...) returns")

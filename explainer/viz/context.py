@@ -10,33 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.viz.checks import one_context, one_tokens
+from explainer.diffusion.inputs import one_context, one_tokens
+from explainer.explore.comparison import first_difference, per_token_distance  # noqa: F401 (re-exported)
 from explainer.viz.figure import DIVERGING, new_figure
 
 CLIP_PERCENTILE = 99.0  # colour limit: CLIP's hidden state has a few huge outlier values
-
-
-def per_token_distance(context_a, context_b) -> np.ndarray:
-    """‖c_a[k] − c_b[k]‖₂ over the C channels, for each position k: float64 ``[77]``.
-
-    Takes ``[77, C]`` contexts (or batches of one, ``[1, 77, C]``, as ``trace.context``).
-    """
-    a = one_context(context_a, "context_a")                                # [77, C]
-    b = one_context(context_b, "context_b")                                # [77, C]
-    if a.shape != b.shape:
-        raise ValueError(f"context_a {a.shape} and context_b {b.shape} must have the same "
-                         "shape; encode both prompts with the same text encoder")
-    diff = a.astype(np.float64) - b.astype(np.float64)                     # [77, C]
-    return np.sqrt(np.sum(diff * diff, axis=-1))                           # [77]
-
-
-def first_difference(tokens_a, tokens_b) -> int | None:
-    """The first position whose token ids differ (None when the two are the same)."""
-    a, b = one_tokens(tokens_a, "tokens_a"), one_tokens(tokens_b, "tokens_b")
-    for k, (i, j) in enumerate(zip(a.ids, b.ids)):
-        if i != j:
-            return k
-    return None
 
 
 def context_heatmap(context, tokens=None, positions: int | None = None,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.trace import STEP_TENSORS
-from explainer.viz.checks import as_images
+from explainer.diffusion.trace import STEP_TENSORS
+from explainer.diffusion.inputs import as_images
 
 LABELS = {  # row name -> paper symbol (figures) and a plain-ASCII label (frames in a GIF)
     "latents_in": ("x_t", "x_t"),

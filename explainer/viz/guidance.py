@@ -4,15 +4,15 @@ At one step the UNet predicts ε twice: without the prompt (ε_uncond) and with 
 The two are nearly the same map; what the prompt adds is their small difference, and
 guidance multiplies it by s:
 
-    ε̃ = ε_uncond + s · (ε_text − ε_uncond)          (explainer.guidance.apply_guidance)
+    ε̃ = ε_uncond + s · (ε_text − ε_uncond)          (explainer.diffusion.guidance.apply_guidance)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from explainer.guidance import apply_guidance
-from explainer.viz.checks import one_map
+from explainer.diffusion.guidance import apply_guidance
+from explainer.diffusion.inputs import one_map
 from explainer.viz.figure import new_figure, show_map
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.viz.checks import one_map
+from explainer.diffusion.inputs import one_map
 from explainer.viz.figure import new_figure, show_map
 
 

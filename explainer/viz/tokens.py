@@ -7,7 +7,7 @@ the prompt was longer than 75 tokens (it never reaches the text encoder).
 
 from __future__ import annotations
 
-from explainer.viz.checks import one_tokens
+from explainer.diffusion.inputs import one_tokens
 from explainer.viz.figure import new_figure
 
 KIND_COLOURS = {

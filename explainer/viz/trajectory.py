@@ -16,7 +16,7 @@ NAMES = {"latents": "x_t", "pred_x0": "x̂_0"}
 
 def trajectory_plot(trajectory, title: str | None = None, size: float = 5.0):
     """The ``LatentTrajectory``'s paths on its first two components."""
-    from explainer.trajectory import LatentTrajectory
+    from explainer.explore.trajectory import LatentTrajectory
 
     if not isinstance(trajectory, LatentTrajectory):
         raise TypeError("trajectory_plot takes a LatentTrajectory: "

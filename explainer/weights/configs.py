@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from explainer.presets import TextEncoderConfig, UNetConfig, VAEConfig
+from explainer.models.configs import TextEncoderConfig, UNetConfig, VAEConfig
 
 
 class UnsupportedConfigError(ValueError):

@@ -37,7 +37,7 @@ def download(preset: str = "sd-v1-5", to: str | Path = "weights/sd-v1-5",
         to: the folder to fill (created if needed); pass it later as ``weights=``.
         variant: ``"fp16"`` for the half-size fp16 files (2 GB instead of 4 GB).
     """
-    from explainer.presets import PRESETS
+    from explainer.models.configs import PRESETS
 
     if preset not in PRESETS or PRESETS[preset].repo_id is None:
         downloadable = sorted(k for k, v in PRESETS.items() if v.repo_id)

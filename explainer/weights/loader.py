@@ -221,7 +221,7 @@ PARTS = (("text_encoder", "model"), ("unet", "diffusion_pytorch_model"),
 
 def read_pipeline_config(folder: Path):
     """The ``PipelineConfig`` a diffusers folder describes (its three config.json files)."""
-    from explainer.presets import PipelineConfig
+    from explainer.models.configs import PipelineConfig
     from explainer.weights.configs import text_encoder_config, unet_config, vae_config
 
     for part, _ in PARTS:
@@ -244,11 +244,11 @@ def load_models(folder: str | Path, variant: str | None = None, config=None,
             ``{"unet": "bfloat16"}`` (``Precision.weight_dtypes()``); float32 otherwise. Each
             tensor is converted as it is read, so no float32 copy of that network is ever made.
     """
-    from explainer.precision import created_in
-    from explainer.text_encoder import TextEncoder
+    from explainer.models.precision import created_in
+    from explainer.models.text_encoder import TextEncoder
     from explainer.tokenizer import Tokenizer, default_tokenizer
-    from explainer.unet import UNet
-    from explainer.vae import VAE
+    from explainer.models.unet import UNet
+    from explainer.models.vae import VAE
     from explainer.weights.keys import (
         is_legacy_vae,
         text_encoder_keys,

@@ -19,10 +19,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from explainer.block import Block, BlockModel
-from explainer.attention import Attention
-from explainer.presets import VAEConfig
-from explainer.unet_blocks import Downsample, ResnetBlock, Upsample
+from explainer.models.backend import Block, BlockModel
+from explainer.models.attention import Attention
+from explainer.models.configs import VAEConfig
+from explainer.models.unet_blocks import Downsample, ResnetBlock, Upsample
 
 
 class VAEAttention(Block):

@@ -16,9 +16,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from explainer.block import Block, BlockModel
-from explainer.attention import Attention
-from explainer.presets import TextEncoderConfig
+from explainer.models.backend import Block, BlockModel
+from explainer.models.attention import Attention
+from explainer.models.configs import TextEncoderConfig
 
 
 def quick_gelu(x):

@@ -43,3 +43,14 @@ class BlockModel(keras.Model):
             cache[key] = tf.function(getattr(self, method), jit_compile=jit_compile,
                                      reduce_retracing=True, autograph=False)
         return cache[key]
+
+
+def versions() -> dict[str, str]:
+    """The versions a trace records: this package, Keras, its backend, numpy."""
+    import numpy as np
+    import tensorflow as tf
+
+    from explainer.version import __version__
+
+    return {"explainer": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
+            "numpy": np.__version__}

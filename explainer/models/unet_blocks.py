@@ -16,8 +16,8 @@ import math
 import keras
 from keras import ops
 
-from explainer.block import Block
-from explainer.attention import Attention
+from explainer.models.backend import Block
+from explainer.models.attention import Attention
 
 
 def timestep_embedding(t, dim: int, flip_sin_to_cos: bool = True, freq_shift: float = 0.0):

@@ -20,11 +20,11 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
     read; they cannot go back to float32 without loading again.
     ``jit_compile`` compiles with XLA: True/False for all networks or e.g. ``{"vae": True}``.
     """
-    from explainer.precision import Precision, compile_choice
+    from explainer.models.precision import Precision, compile_choice
     import json
 
-    from explainer.pipeline import Pipeline
-    from explainer.presets import PRESETS
+    from explainer.diffusion.pipeline import Pipeline
+    from explainer.models.configs import PRESETS
     from explainer.weights import load_models
 
     precision = Precision.for_pipeline(dtype, low_memory)

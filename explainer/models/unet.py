@@ -19,9 +19,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from explainer.block import Block, BlockModel
-from explainer.presets import UNetConfig
-from explainer.unet_blocks import (
+from explainer.models.backend import Block, BlockModel
+from explainer.models.configs import UNetConfig
+from explainer.models.unet_blocks import (
     Downsample,
     ResnetBlock,
     SpatialTransformer,

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from explainer.guidance import apply_guidance, check_guidance
-from explainer.inputs import (
+from explainer.diffusion.guidance import apply_guidance, check_guidance
+from explainer.diffusion.inputs import (
     check_batch,
     check_capture,
     check_image,
@@ -32,7 +32,7 @@ from explainer.inputs import (
     check_steps,
     check_strength,
 )
-from explainer.trace import Trace
+from explainer.diffusion.trace import Trace
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Pipeline:
 
     def __init__(self, models, scheduler_config: dict | None = None, preset: str | None = None,
                  jit_compile: bool | dict = False, dtype="float32"):
-        from explainer.precision import compile_choice
+        from explainer.models.precision import compile_choice
         from explainer.schedulers import make_scheduler
 
         self.models = models
@@ -66,7 +66,7 @@ class Pipeline:
         VAE stay float32), or pass a ``Precision`` to choose per network. See precision.py.
         A network loaded with ``low_memory=True`` keeps its stored type (asking otherwise
         raises, and nothing changes)."""
-        from explainer.precision import NETWORKS, Precision, weight_dtype
+        from explainer.models.precision import NETWORKS, Precision, weight_dtype
 
         precision = Precision.for_pipeline(dtype)
         precision.apply(self.models)  # checks the stored types first
@@ -280,16 +280,10 @@ class Pipeline:
         ordinary (4-channel) SD v1.5 weights inpaint, as diffusers does for them."""
         return self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
 
-    def compare(self, prompt_a: str, prompt_b: str, seed: int = 0, **kwargs):
-        """Keyword A/B: both prompts from the same noise; see explainer/comparison.py."""
-        from explainer.comparison import compare
-
-        return compare(self, prompt_a, prompt_b, seed, **kwargs)
-
     # -- helpers -------------------------------------------------------------------------------
 
     def _defaults(self, num_steps, guidance_scale):
-        from explainer.presets import PRESETS
+        from explainer.models.configs import PRESETS
 
         preset = PRESETS.get(self.preset)
         steps = preset.default_steps if preset else 50
@@ -332,10 +326,7 @@ class Pipeline:
 
     def _metadata(self, mode, prompts, negatives, seeds, scheduler, num_steps, guidance,
                   rescale, h, w, strength) -> dict:
-        import keras
-        import tensorflow as tf
-
-        import explainer
+        from explainer.models.backend import versions
 
         return {"mode": mode, "preset": self.preset, "prompts": prompts,
                 "negative_prompts": negatives, "seeds": seeds,
@@ -344,8 +335,7 @@ class Pipeline:
                 float(rescale), "height": h, "width": w, "strength": strength,
                 "weights": str(self.models.folder) if self.models.folder else None,
                 "precision": self.precision.get_config(), "jit_compile": dict(self.jit_compile),
-                "versions": {"explainer": explainer.__version__, "keras": keras.__version__,
-                             "tensorflow": tf.__version__, "numpy": np.__version__}}
+                "versions": versions()}
 
 
 @dataclass
@@ -371,7 +361,3 @@ def _check_finite(x, i, t, what: str) -> None:
         raise FloatingPointError(
             f"step {i} (t={np.asarray(t).item():g}): {what} contains NaN or inf. Lower guidance_scale, check the "
             "weights folder, or try float32 if you chose a lower precision.")
-
-
-# load_pipeline lives in loading.py; re-exported here, where it always was
-from explainer.loading import load_pipeline  # noqa: E402,F401

@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from explainer.block import Block
+from explainer.models.backend import Block
 
 
 class Attention(Block):

@@ -22,7 +22,7 @@ stores each lower-precision network's weights in its compute type, so SD v1.5's 
 instead of 3.4 GB and no per-call cast of every weight is needed. The weights are rounded once,
 at load, as mixed precision rounds them on every call; the norms' scales and the biases are
 rounded too (mixed keeps those float32), so ε differs from the mixed path's by about as much as
-either differs from float32 (~1.5e-2 on random SD weights, tests/test_precision.py). What is
+either differs from float32 (~1.5e-2 on random SD weights, tests/models/test_precision.py). What is
 lost: that network cannot go back to float32 without loading again.
 """
 

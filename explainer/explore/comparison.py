@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explainer.diffusion.inputs import one_context, one_tokens
+
 NAMES = ("latents_in", "eps", "pred_x0")
 
 
@@ -67,12 +69,33 @@ class Comparison:
         return "\n".join(rows)
 
 
+def per_token_distance(context_a, context_b) -> np.ndarray:
+    """‖c_a[k] − c_b[k]‖₂ over the C channels, for each position k: float64 ``[77]``.
+
+    Takes ``[77, C]`` contexts (or batches of one, ``[1, 77, C]``, as ``trace.context``).
+    """
+    a = one_context(context_a, "context_a")                                # [77, C]
+    b = one_context(context_b, "context_b")                                # [77, C]
+    if a.shape != b.shape:
+        raise ValueError(f"context_a {a.shape} and context_b {b.shape} must have the same "
+                         "shape; encode both prompts with the same text encoder")
+    diff = a.astype(np.float64) - b.astype(np.float64)                     # [77, C]
+    return np.sqrt(np.sum(diff * diff, axis=-1))                           # [77]
+
+
+def first_difference(tokens_a, tokens_b) -> int | None:
+    """The first position whose token ids differ (None when the two are the same)."""
+    a, b = one_tokens(tokens_a, "tokens_a"), one_tokens(tokens_b, "tokens_b")
+    for k, (i, j) in enumerate(zip(a.ids, b.ids)):
+        if i != j:
+            return k
+    return None
+
+
 def compare(pipe, prompt_a: str, prompt_b: str, seed: int = 0, **kwargs) -> Comparison:
     """Run ``prompt_a`` and ``prompt_b`` from the same seed (one batched run, so the two see
     exactly the same noise and scheduler) and measure where they differ. ``kwargs`` go to
     ``text_to_image`` (num_steps, guidance_scale, scheduler, capture_attention, ...)."""
-    from explainer.viz.context import first_difference, per_token_distance
-
     for name, prompt in (("prompt_a", prompt_a), ("prompt_b", prompt_b)):
         if not isinstance(prompt, str):
             raise TypeError(f"{name} must be one prompt (a str), got {type(prompt).__name__}")
@@ -91,7 +114,7 @@ def compare(pipe, prompt_a: str, prompt_b: str, seed: int = 0, **kwargs) -> Comp
 
 def _split(trace, k: int):
     """Image ``k`` of a batched trace as a trace of batch 1 (arrays are views, not copies)."""
-    from explainer.trace import RUN_TENSORS, StepRecord, Trace
+    from explainer.diffusion.trace import RUN_TENSORS, StepRecord, Trace
 
     def one(x):
         return None if x is None else np.asarray(x)[k:k + 1]

@@ -132,6 +132,11 @@ class AttentionMaps:
         mask[np.argsort(-flat, kind="stable")[:count]] = True
         return mask.reshape(np.shape(values))
 
+    @staticmethod
+    def iou(a, b) -> float:
+        """Intersection over union of two boolean masks (``iou`` below)."""
+        return iou(a, b)
+
 
 def iou(a, b) -> float:
     """Intersection over union of two boolean masks (0 when both are empty)."""
