@@ -31,11 +31,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-lessons: pyproject.toml | $(PY)
-	$(PY) -m pip install -e ".[lessons]"
+	$(PY) -m pip install -q -e ".[lessons]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -e ".[lessons,test]"
+	$(PY) -m pip install -q -e ".[lessons,test]"
 	touch $@ $(VENV)/.installed-lessons
 
 clean:

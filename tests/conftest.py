@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of logs
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import reference_models as R  # noqa: E402
+import reference_models as R
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,7 @@ pixels to the 77 token vectors, unbiased q/k/v) and the VAE's middle block (one 
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
-from explainer.models.backend import Block
+from explainer.models.backend import Block, keras, ops  # Keras, imported quietly
 
 
 class Attention(Block):

@@ -99,7 +99,7 @@ def weight_dtype(model) -> str:
 @contextlib.contextmanager
 def created_in(dtype: str):
     """Keras layers built inside this ``with`` block keep their variables in ``dtype``."""
-    import keras
+    from explainer.models.backend import keras
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(check_dtype(dtype))

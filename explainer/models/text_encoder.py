@@ -13,10 +13,7 @@ information about the prompt too.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
-from explainer.models.backend import Block, BlockModel
+from explainer.models.backend import Block, BlockModel, keras, ops  # Keras, imported quietly
 from explainer.models.attention import Attention
 from explainer.models.configs import TextEncoderConfig
 

@@ -16,10 +16,7 @@ each up level concatenating the skip activations saved on the way down.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
-from explainer.models.backend import Block, BlockModel
+from explainer.models.backend import Block, BlockModel, keras, ops  # Keras, imported quietly
 from explainer.models.configs import UNetConfig
 from explainer.models.unet_blocks import (
     Downsample,

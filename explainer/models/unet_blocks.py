@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import math
 
-import keras
-from keras import ops
-
-from explainer.models.backend import Block
+from explainer.models.backend import Block, keras, ops  # Keras, imported quietly
 from explainer.models.attention import Attention
 
 

@@ -16,10 +16,7 @@ does not clip; the pipeline clips when it converts to uint8.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
-
-from explainer.models.backend import Block, BlockModel
+from explainer.models.backend import Block, BlockModel, keras, ops  # Keras, imported quietly
 from explainer.models.attention import Attention
 from explainer.models.configs import VAEConfig
 from explainer.models.unet_blocks import Downsample, ResnetBlock, Upsample

@@ -59,7 +59,7 @@ QUICK = TrainConfig(vae_steps=6, vae_batch=8, pool=64, steps=6, batch=8, warmup=
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and TensorFlow, and make TensorFlow's ops deterministic."""
-    import keras
+    from explainer.models.backend import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
@@ -67,7 +67,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _optimizer(lr: float, steps: int, warmup: int, ema: float | None):
-    import keras
+    from explainer.models.backend import keras
 
     schedule = keras.optimizers.schedules.CosineDecay(
         lr * 0.01, max(steps - warmup, 1), alpha=0.05, warmup_target=lr, warmup_steps=warmup)
