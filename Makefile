@@ -13,8 +13,11 @@ demo: $(VENV)/.installed-lessons
 	$(PY) -m explainer explain "$(PROMPT)" --out explainer-report
 	@echo "open explainer-report/index.html in a browser: every stage of the run, offline"
 
+# Then the lessons again on TensorFlow's Eigen kernels instead of oneDNN's: other float32
+# rounding, as on another CPU, against the same stored outputs (both runs must pass).
 test: $(VENV)/.installed-test chromium
 	$(PY) -m pytest
+	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -p no:cacheprovider notebooks
 
 # the browser tests drive Debian's chromium (not a browser downloaded by Playwright)
 chromium:

@@ -65,7 +65,7 @@ class Comparison:
         rows.append(f"{'step':>4} {'t':>6} " + " ".join(f"{name:>11}" for name in rms))
         for i in list(range(0, n, every)) + ([n - 1] if (n - 1) % every else []):
             rows.append(f"{i:>4} {self.trace_a.steps[i].timestep:>6g} "
-                        + " ".join(f"{rms[name][i]:>11.4f}" for name in rms))
+                        + " ".join(f"{rms[name][i]:>#11.2g}" for name in rms))
         return "\n".join(rows)
 
 

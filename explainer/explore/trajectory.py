@@ -76,10 +76,16 @@ class LatentTrajectory:
                 f"({', '.join(f'{e:.0%}' for e in self.explained)})"]
         for (label, row), p in self.paths.items():
             step = np.linalg.norm(np.diff(p, axis=0), axis=1).sum()
-            rows.append(f"  {label:<12} {row:<8} {len(p):>3} points, from "
-                        f"({p[0, 0]:+.1f}, {p[0, 1 % p.shape[1]]:+.1f}) to "
-                        f"({p[-1, 0]:+.1f}, {p[-1, 1 % p.shape[1]]:+.1f}), path length {step:.1f}")
+            start, end = p[0, :2], p[-1, :2]
+            rows.append(f"  {label:<12} {row:<8} {len(p):>3} points, from {_point(start)} to "
+                        f"{_point(end)}, path length {int(round(float(step)))}")
         return "\n".join(rows)
+
+
+def _point(xy) -> str:
+    """(x, y) in whole units: the plane's coordinates move in their last float32 bits from one
+    CPU to another, so printed decimals would not be the same everywhere ("+0", never "-0")."""
+    return "(" + ", ".join(f"{int(round(float(v))) + 0:+d}" for v in xy) + ")"
 
 
 def _points(trace, row: str, image: int) -> np.ndarray:

@@ -56,9 +56,9 @@ class Grounding:
         se = self.per_prompt.std(axis=0, ddof=1) / np.sqrt(n)
         rows = [f"IoU of the top {self.fraction:.0%} of each token's map with the shape, "
                 f"{n} prompts (mean ± standard error)"]
-        rows += [f"  {name:<12} {self.per_prompt[:, k].mean():.3f} ± {se[k]:.3f}"
+        rows += [f"  {name:<12} {self.per_prompt[:, k].mean():.2f} ± {se[k]:.2f}"
                  for k, name in enumerate(("colour word", "shape word", "start token"))]
-        rows.append(f"  words - start = {self.words - self.start:+.3f}")
+        rows.append(f"  words - start = {self.words - self.start:+.2f}")
         return "\n".join(rows)
 
 

@@ -101,3 +101,12 @@ def test_the_maps_mean_something(tiny_pipe):
     assert g.words >= 0.4
     assert g.words - g.start >= 0.15
     assert g.shape > g.start and g.colour > g.start
+
+
+def test_trajectory_table_prints_what_every_cpu_reproduces(pair):
+    """Whole units in the plane (the last float32 bits move between CPUs), never "-0"."""
+    from explainer.explore.trajectory import _point
+
+    assert _point([-0.2, 0.6]) == "(+0, +1)" and _point([-12.7, 3.49]) == "(-13, +3)"
+    table = LatentTrajectory([pair.trace_a, pair.trace_b]).table()
+    assert "-0," not in table and "-0)" not in table and "path length" in table
