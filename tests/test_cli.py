@@ -103,12 +103,12 @@ def test_precision_options_reach_the_run(tmp_path):
     (["--dtype", "int8"], "invalid choice: 'int8'"),
 ])
 def test_bad_arguments_exit_2_before_any_model(extra, message, tmp_path, capsys, monkeypatch):
-    import explainer.diffusion.pipeline
+    import explainer.diffusion.loading
 
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded for bad arguments")
 
-    monkeypatch.setattr(explainer.diffusion.pipeline, "load_pipeline", no_model)
+    monkeypatch.setattr(explainer.diffusion.loading, "load_pipeline", no_model)
     out = tmp_path / "never"
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", PROMPT, "--out", str(out), *extra])

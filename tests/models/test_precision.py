@@ -80,8 +80,8 @@ def test_tiny_shapes_in_bfloat16(tiny_pipe):
     PSNR >= 30 dB (the issue's bound; ~44 dB worst, ~50 dB mean measured), and adherence on the
     CI subset the same within sampling noise. bfloat16 moves a few pixels of borderline
     pictures, which can flip a verdict (measured: 30 vs 32 of 34 right on all four), so the
-    bound is the one test_tiny_shapes uses: 3 binomial standard errors + one image."""
-    from test_tiny_shapes import sampling_tolerance
+    bound is the one tests/shapes/test_evaluate.py uses: 3 binomial standard errors + one image."""
+    from sampling import sampling_tolerance
 
     attrs = subset(24) + [a for a in all_attributes() if a.held_out][::3]
     prompts = [caption(a) for a in attrs]

@@ -13,18 +13,12 @@ from explainer.assets import asset_path
 from explainer.models.configs import PRESETS
 from explainer.shapes import all_attributes
 from explainer.shapes.evaluate import GUIDANCE_SCALES, evaluate, subset
+from sampling import sampling_tolerance
 
 FOLDER = asset_path("tiny-shapes")
 PUBLISHED = json.loads((FOLDER / "scores.json").read_text())
 DEFAULT = PRESETS["tiny-shapes"].default_guidance
 ATTRIBUTES = ("colour", "size", "shape", "position")
-
-
-def sampling_tolerance(p: float, n: int) -> float:
-    """How far an n-image subset's accuracy may sit from the published figure p (measured on
-    ~300 images that include this subset) by chance alone: 3 binomial standard errors of an
-    n-image sample, plus one image for the rounding of a small sample."""
-    return 3 * math.sqrt(p * (1 - p) / n) + 1 / n
 
 
 @pytest.fixture(scope="module")
