@@ -14,10 +14,16 @@ demo: $(VENV)/.installed-lessons
 	@echo "open explainer-report/index.html in a browser: every stage of the run, offline"
 
 # Then the lessons again on TensorFlow's Eigen kernels instead of oneDNN's: other float32
-# rounding, as on another CPU, against the same stored outputs (both runs must pass).
+# rounding, as on another CPU, against the same stored outputs (both runs must pass). Then the
+# small-config parity tests, trace save/load and the full-loop lesson on JAX and on PyTorch.
+BACKEND_TESTS = -k "parity or trace or ipynb" tests/models/test_text_encoder.py \
+	tests/models/test_unet.py tests/models/test_vae.py tests/diffusion/test_trace.py \
+	notebooks/07_full_loop.ipynb
 test: $(VENV)/.installed-test chromium
 	$(PY) -m pytest
 	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -p no:cacheprovider notebooks
+	KERAS_BACKEND=jax $(PY) -m pytest -p no:cacheprovider $(BACKEND_TESTS)
+	KERAS_BACKEND=torch $(PY) -m pytest -p no:cacheprovider $(BACKEND_TESTS)
 
 # the browser tests drive Debian's chromium (not a browser downloaded by Playwright)
 chromium:

@@ -1,66 +1,81 @@
-"""tiny-shapes end to end: one 64x64 image, 25 steps, guidance on; warm and cold.
+"""tiny-shapes end to end on each Keras backend: load, first run, warm batch 1 and batch 8.
 
-    python bench/tiny.py [--repeats 5]
+    python bench/tiny.py [--repeats 5] [--backends tensorflow jax torch]
 
-- cold: a fresh ``python -c`` that imports explainer, loads the shipped model and makes one
-  image (what a learner waits for the first time), median of 3 processes;
-- warm: the same call again in a process that has already run it once (a widget slider),
-  batch 1 and batch 8, median of ``--repeats``.
-Goals (tiny-shapes issue): warm batch 1 <= 0.3 s, cold <= 8 s.
+One fresh process per backend (Keras picks its backend once per process) that imports
+explainer, loads the shipped model (``load``), makes the first 64x64 image with 25 steps and
+guidance (``first run``: compiling included), then times the same call warm at batch 1 and
+batch 8 (median of ``--repeats``). The last column says whether its picture is the same as
+TensorFlow's (every pixel within 1/255). Goals (issues 5 and 18): warm batch 1 <= 0.3 s,
+cold <= 8 s, ``load_pipeline()`` <= 1 s on TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+import tempfile
 
-COLD = """
-import time; start = time.perf_counter()
+import numpy as np
+
+CHILD = """
+import json, statistics, sys, time
+start = time.perf_counter()
 import explainer
+from explainer.models import backend
+backend.keras  # Keras and its backend imported
+imported = time.perf_counter()
 pipe = explainer.load_pipeline("tiny-shapes")
-pipe.text_to_image("a small red circle on the left", seed=0, num_steps=25)
-print(time.perf_counter() - start)
+loaded = time.perf_counter()
+run = lambda batch: pipe.text_to_image(["a small red circle on the left"] * batch, seed=list(range(batch)), num_steps=25)
+first = run(1)
+ran = time.perf_counter()
+warm = {}
+for batch in (1, 8):
+    run(batch)
+    times = []
+    for _ in range(int(sys.argv[2])):
+        t = time.perf_counter(); run(batch); times.append(time.perf_counter() - t)
+    warm[batch] = statistics.median(times)
+import numpy as np
+np.save(sys.argv[1], first.images)
+print(json.dumps({"import": imported - start, "load": loaded - imported, "first run": ran - loaded,
+                  "warm 1": warm[1], "warm 8": warm[8]}))
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
     args = parser.parse_args()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    os.environ.update(env)
-
-    cold = []
-    for _ in range(3):
-        wall = time.perf_counter()
-        run = subprocess.run([sys.executable, "-c", COLD], capture_output=True, text=True, env=env,
-                             check=True)
-        cold.append((time.perf_counter() - wall, float(run.stdout.strip().splitlines()[-1])))
-
-    import explainer
-
-    pipe = explainer.load_pipeline("tiny-shapes")
-    warm = {}
-    for batch in (1, 8):
-        prompts = ["a small red circle on the left"] * batch
-        pipe.text_to_image(prompts, seed=0, num_steps=25)  # traces this batch size's graphs
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            pipe.text_to_image(prompts, seed=0, num_steps=25)
-            times.append(time.perf_counter() - start)
-        warm[batch] = statistics.median(times)
-    print("tiny-shapes, 64x64, 25 steps, guidance on (2 UNet rows per image)")
-    print(f"  cold, fresh process (interpreter + import + load + 1 image): "
-          f"{statistics.median(c[0] for c in cold):.2f} s "
-          f"(inside Python: {statistics.median(c[1] for c in cold):.2f} s), median of 3")
-    for batch, t in warm.items():
-        print(f"  warm, batch {batch}: {t * 1e3:.0f} ms ({t / batch * 1e3:.0f} ms per image), "
-              f"median of {args.repeats}")
+    results, images = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.backends:
+            path = os.path.join(tmp, f"{name}.npy")
+            done = subprocess.run([sys.executable, "-c", CHILD, path, str(args.repeats)],
+                                  capture_output=True, text=True,
+                                  env={**os.environ, "KERAS_BACKEND": name})
+            if done.returncode:
+                results[name] = {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
+                continue
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+            images[name] = np.load(path).astype(int)
+    print("tiny-shapes, 64x64, 25 steps, guidance on; seconds, one fresh process per backend")
+    print(f"| backend | import | load | first run | warm batch 1 | warm batch 8 | same picture |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        if "error" in r:
+            print(f"| {name} | failed: {r['error']} | | | | | |")
+            continue
+        same = ("reference" if name == "tensorflow" else
+                f"{(np.abs(images[name] - images['tensorflow']) <= 1).mean():.2%} of pixels "
+                "within 1/255" if "tensorflow" in images else "?")
+        print(f"| {name} | {r['import']:.1f} | {r['load']:.2f} | {r['first run']:.1f} | "
+              f"{r['warm 1']:.2f} | {r['warm 8']:.2f} | {same} |")
 
 
 if __name__ == "__main__":

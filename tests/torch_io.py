@@ -15,3 +15,10 @@ def to_numpy_nhwc(t) -> np.ndarray:
 
 def max_abs_diff(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def as_numpy(x) -> np.ndarray:
+    """A Keras network's output as numpy, on any backend (a torch tensor may require grad)."""
+    from explainer.models.backend import ops
+
+    return ops.convert_to_numpy(x)

@@ -17,7 +17,7 @@ pixels to the 77 token vectors, unbiased q/k/v) and the VAE's middle block (one 
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, keras, ops  # Keras, imported quietly
+from explainer.models.backend import Block, keras, ops, vector  # Keras, imported quietly
 
 
 class Attention(Block):
@@ -29,18 +29,26 @@ class Attention(Block):
         qkv_bias: whether the q, k, v projections have a bias (CLIP and the VAE: yes; the
             UNet: no). The output projection always has one.
         causal: mask position j > i, so a token sees only itself and earlier tokens (CLIP).
+        context_width: the channels of the context that k and v read (cross-attention: the
+            text encoder's width); None for self-attention (= ``width``).
     """
 
     def __init__(self, width: int, heads: int, qkv_bias: bool = False, causal: bool = False,
-                 **kwargs):
+                 context_width: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if width % heads:
             raise ValueError(f"Attention: width {width} is not divisible by heads {heads}")
         self.width, self.heads, self.qkv_bias, self.causal = width, heads, qkv_bias, causal
+        self.context_width = context_width
         self.to_q = keras.layers.Dense(width, use_bias=qkv_bias, name="to_q")
         self.to_k = keras.layers.Dense(width, use_bias=qkv_bias, name="to_k")
         self.to_v = keras.layers.Dense(width, use_bias=qkv_bias, name="to_v")
         self.to_out = keras.layers.Dense(width, name="to_out")
+
+    def sublayer_shapes(self):
+        context = vector(self.context_width or self.width)
+        return [(self.to_q, vector(self.width)), (self.to_k, context), (self.to_v, context),
+                (self.to_out, vector(self.width))]
 
     def call(self, x, context=None, return_probs: bool = False):
         """Attention(x, context) ``[B, N, C]``; with ``return_probs`` also A ``[B, heads, N, M]``.
@@ -66,4 +74,5 @@ class Attention(Block):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,
-                "qkv_bias": self.qkv_bias, "causal": self.causal}
+                "qkv_bias": self.qkv_bias, "causal": self.causal,
+                "context_width": self.context_width}

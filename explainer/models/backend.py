@@ -19,11 +19,15 @@ can be loaded) as soon as the model does.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import os
 import re
 import sys
 import tempfile
+
+import numpy as np
 
 SHOW_LOGS = "EXPLAINER_SHOW_BACKEND_LOGS"  # set to 1: keep the backend's start-up lines
 
@@ -79,44 +83,246 @@ def _import_keras():
 keras = _import_keras()
 from keras import ops  # noqa: E402  (after the quiet import above)
 
-class Block(keras.layers.Layer):
-    """A layer of layers, built by its first eager call instead of a symbolic trace."""
 
-    def build(self, input_shape):  # noqa: D401 - Keras hook; sublayers build themselves
-        pass
+# -- building from shapes -------------------------------------------------------------------
+
+_WEIGHTS_TO_BE_LOADED = False  # set by weights_to_be_loaded()
+
+
+@contextlib.contextmanager
+def weights_to_be_loaded():
+    """Networks built inside this block get zeros instead of random initial weights.
+
+    The loader overwrites every weight, so drawing them (on JAX, one compiled program per
+    shape) is wasted; zeros come from numpy and cost nothing. A model built for training, or
+    outside this block, keeps its initializers."""
+    global _WEIGHTS_TO_BE_LOADED
+    previous, _WEIGHTS_TO_BE_LOADED = _WEIGHTS_TO_BE_LOADED, True
+    try:
+        yield
+    finally:
+        _WEIGHTS_TO_BE_LOADED = previous
+
+
+def _zeros(shape, dtype=None):
+    """Zeros in the variable's own dtype (no float32 copy of a float16 network)."""
+    dtype = keras.backend.standardize_dtype(dtype or "float32")
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return np.zeros(shape, ml_dtypes.bfloat16)
+    return np.zeros(shape, dtype)
+
+
+def image(channels: int) -> tuple:
+    """The input shape of a layer over images, ``[B, h, w, channels]``."""
+    return (None, None, None, channels)
+
+
+def vector(features: int) -> tuple:
+    """The input shape of a layer over feature vectors, ``[..., features]``."""
+    return (None, features)
+
+
+def build_sublayer(layer, input_shape) -> None:
+    """Create ``layer``'s weights for ``input_shape`` without calling it."""
+    if layer is None or layer.built:
+        return
+    if isinstance(layer, (Block, BlockModel)):
+        layer.build()
+        return
+    initializers = {name: value for name, value in vars(layer).items()
+                    if name.endswith("_initializer")} if _WEIGHTS_TO_BE_LOADED else {}
+    for name in initializers:
+        setattr(layer, name, _zeros)
+    try:
+        layer.build(input_shape)
+    finally:
+        for name, value in initializers.items():
+            setattr(layer, name, value)
+
+
+class Block(keras.layers.Layer):
+    """A layer of layers whose weights come from its constructor's sizes, not from a call.
+
+    A subclass lists ``(sublayer, input_shape)`` pairs in ``sublayer_shapes``; ``build``
+    creates every weight from them, so a network exists (and can be loaded) as soon as it is
+    constructed, with no forward pass and no symbolic trace."""
+
+    def sublayer_shapes(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def build(self, input_shape=None):  # noqa: D401 - Keras hook
+        for layer, shape in self.sublayer_shapes():
+            build_sublayer(layer, shape)
 
 
 class BlockModel(keras.Model):
-    """``Block``'s rule for the three top-level networks, plus their graph-mode versions."""
+    """``Block``'s rule for the three top-level networks, plus their compiled calls."""
 
-    def build(self, input_shape):
-        pass
+    def sublayer_shapes(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def build(self, input_shape=None):  # noqa: D401 - Keras hook
+        for layer, shape in self.sublayer_shapes():
+            build_sublayer(layer, shape)
 
     def graph(self, method: str = "call", jit_compile: bool = False):
-        """``method`` as a TensorFlow graph function, traced once per input signature.
+        """``method`` compiled for this backend, taking and returning numpy arrays.
 
-        Eager calls run op by op from Python; on this 2-core CPU the graph version of a UNet
-        call is about 1.5x faster. ``jit_compile=True`` compiles it with XLA as well. The
-        numbers are the same as the eager call's within float32 round-off.
+        - TensorFlow: a graph function (``tf.function``), traced once per input signature;
+          on a 2-core CPU about 1.5x faster than op by op. ``jit_compile=True`` adds XLA.
+        - JAX: ``jax.jit`` of a stateless call (the variables are arguments, not constants
+          baked into the program), compiled once per input shape; always XLA.
+        - PyTorch: the eager call under ``torch.no_grad()``.
+        The numbers equal the eager call's within float32 round-off.
         """
+        cache = self.__dict__.setdefault("_graph_functions", {})
+        key = (method, bool(jit_compile))
+        if key not in cache:
+            function = getattr(self, method)
+
+            @functools.wraps(function)  # the method's signature, for tf.function's shape rules
+            def traced(*args):  # Python runs this only while a program is being traced
+                self.compilations[method] += 1
+                return function(*args)
+
+            cache[key] = _COMPILERS[keras.backend.backend()](self, traced, function,
+                                                           bool(jit_compile))
+        return cache[key]
+
+    @property
+    def compilations(self) -> dict[str, int]:
+        """How many programs each method has been traced into (TensorFlow, JAX): one per
+        input shape. A new prompt, seed or guidance scale adds none."""
+        return self.__dict__.setdefault("_compilations", collections.Counter())
+
+
+# -- compiled calls, one per backend ---------------------------------------------------------
+
+def _to_numpy(structure):
+    return keras.tree.map_structure(ops.convert_to_numpy, structure)
+
+
+def _tensorflow(model, function, eager, jit_compile: bool):
+    import tensorflow as tf
+
+    # autograph off: the networks' Python control flow is over static shapes and configs,
+    # so converting it only costs tracing time (~3 s of a cold run)
+    graph = tf.function(function, jit_compile=jit_compile, reduce_retracing=True,
+                        autograph=False)
+    return lambda *args: _to_numpy(graph(*args))
+
+
+def _jax(model, function, eager, jit_compile: bool):
+    import jax
+
+    def stateless(values, *args):
+        with keras.StatelessScope(state_mapping=list(zip(model.variables, values))):
+            return function(*args)
+
+    compiled = jax.jit(stateless)
+    return lambda *args: _to_numpy(compiled([v.value for v in model.variables], *args))
+
+
+def _torch(model, function, eager, jit_compile: bool):
+    import torch
+
+    def call(*args):
+        with torch.no_grad():
+            return _to_numpy(eager(*args))
+
+    return call
+
+
+_COMPILERS = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
+
+
+def name() -> str:
+    """The Keras backend in use: "tensorflow" (the default), "jax" or "torch"."""
+    return keras.backend.backend()
+
+
+@contextlib.contextmanager
+def highest_matmul_precision():
+    """Full float32 matrix products inside this block (no TF32 on a GPU), for parity checks."""
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        with jax.default_matmul_precision("highest"):
+            yield
+    elif backend == "torch":
+        import torch
+
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    else:
         import tensorflow as tf
 
-        cache = self.__dict__.setdefault("_graph_functions", {})
-        key = (method, jit_compile)
-        if key not in cache:
-            # autograph off: the networks' Python control flow is over static shapes and
-            # configs, so converting it only costs tracing time (~3 s of a cold run)
-            cache[key] = tf.function(getattr(self, method), jit_compile=jit_compile,
-                                     reduce_retracing=True, autograph=False)
-        return cache[key]
+        saved = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        try:
+            yield
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(saved)
+
+
+def accelerator() -> str | None:
+    """The GPU Keras computes on (its name), or None on a CPU."""
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return None if device.platform == "cpu" else device.device_kind
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name") if gpus else None
+
+
+def peak_memory() -> int | None:
+    """Peak bytes the backend has held on the GPU so far in this process (None on a CPU)."""
+    if accelerator() is None:
+        return None
+    backend = name()
+    if backend == "jax":
+        import jax
+
+        return int(jax.devices()[0].memory_stats()["peak_bytes_in_use"])
+    if backend == "torch":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    import tensorflow as tf
+
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+
+def require_tensorflow(what: str) -> None:
+    """Raise a clear error when ``what`` (TensorFlow-only code) runs on another backend."""
+    if name() != "tensorflow":
+        raise RuntimeError(
+            f"{what} runs on TensorFlow only, and Keras is on {name()!r} here "
+            f"(KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '')!r}). Run it in a process "
+            "started with KERAS_BACKEND=tensorflow (the default when it is unset).")
 
 
 def versions() -> dict[str, str]:
     """The versions a trace records: this package, Keras, its backend, numpy."""
-    import numpy as np
-    import tensorflow as tf
+    import importlib
 
     from explainer.version import __version__
 
-    return {"explainer": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
-            "numpy": np.__version__}
+    backend = name()
+    return {"explainer": __version__, "keras": keras.__version__, "backend": backend,
+            backend: importlib.import_module(backend).__version__, "numpy": np.__version__}

@@ -13,7 +13,7 @@ information about the prompt too.
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, BlockModel, keras, ops  # Keras, imported quietly
+from explainer.models.backend import Block, BlockModel, keras, ops, vector  # Keras, imported quietly
 from explainer.models.attention import Attention
 from explainer.models.configs import TextEncoderConfig
 
@@ -31,13 +31,18 @@ class TextEncoderBlock(Block):
 
     def __init__(self, config: TextEncoderConfig, **kwargs):
         super().__init__(**kwargs)
-        c = config
+        self.config = c = config
         self.norm1 = keras.layers.LayerNormalization(epsilon=c.norm_eps, name="norm1")
         self.attention = Attention(c.width, c.heads, qkv_bias=True, causal=True, name="attention")
         self.norm2 = keras.layers.LayerNormalization(epsilon=c.norm_eps, name="norm2")
         self.fc1 = keras.layers.Dense(c.mlp_width, name="fc1")
         self.fc2 = keras.layers.Dense(c.width, name="fc2")
         self.activation = ACTIVATIONS[c.activation]
+
+    def sublayer_shapes(self):
+        c = vector(self.config.width)
+        return [(self.norm1, c), (self.attention, c), (self.norm2, c), (self.fc1, c),
+                (self.fc2, vector(self.config.mlp_width))]
 
     def call(self, h):
         h = h + self.attention(self.norm1(h))                          # [B, 77, C]
@@ -62,7 +67,12 @@ class TextEncoder(BlockModel):
         )
         self.blocks = [TextEncoderBlock(c, name=f"block_{i}") for i in range(c.layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=c.norm_eps, name="final_norm")
-        self(ops.zeros((1, c.max_positions), dtype="int32"))  # build every weight now
+        self.build()  # every weight, from the config's shapes (no forward pass)
+
+    def sublayer_shapes(self):
+        return [(self.token_embedding, None), (self.position_embedding, None),
+                *[(block, None) for block in self.blocks],
+                (self.final_norm, vector(self.config.width))]
 
     def call(self, ids, return_hidden_states: bool = False):
         n = ops.shape(ids)[1]

@@ -16,7 +16,7 @@ each up level concatenating the skip activations saved on the way down.
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, BlockModel, keras, ops  # Keras, imported quietly
+from explainer.models.backend import Block, BlockModel, image, keras, ops, vector  # Keras, imported quietly
 from explainer.models.configs import UNetConfig
 from explainer.models.unet_blocks import (
     Downsample,
@@ -36,6 +36,9 @@ class UNetLevel(Block):
         self.resnets = list(resnets)
         self.transformers = list(transformers)  # empty, or one per ResNet block
         self.resample = resample
+
+    def sublayer_shapes(self):
+        return [(layer, None) for layer in [*self.resnets, *self.transformers, self.resample]]
 
     def call(self, h, t_emb, context, skips=None, capture: bool = False):
         """Down (``skips`` None): returns h and the activations to save. Up: ``skips`` holds
@@ -67,6 +70,7 @@ class UNet(BlockModel):
         self.config = c = config
         ch = c.block_channels
         gn = dict(norm_groups=c.norm_groups, norm_eps=c.norm_eps)
+        res = dict(gn, time_width=c.time_width)
 
         self.time_mlp_1 = keras.layers.Dense(c.time_width, name="time_mlp_1")
         self.time_mlp_2 = keras.layers.Dense(c.time_width, name="time_mlp_2")
@@ -76,6 +80,7 @@ class UNet(BlockModel):
             if not c.attention_levels[level]:
                 return []
             return [SpatialTransformer(width, c.heads[level], c.transformer_depth, **gn,
+                                       context_width=c.context_width,
                                        name=f"{prefix}_transformer_{k}") for k in range(n)]
 
         # down
@@ -84,7 +89,7 @@ class UNet(BlockModel):
         for i, out in enumerate(ch):
             resnets = []
             for k in range(c.layers_per_block):
-                resnets.append(ResnetBlock(width, out, **gn, name=f"down{i}_resnet_{k}"))
+                resnets.append(ResnetBlock(width, out, **res, name=f"down{i}_resnet_{k}"))
                 width = out
                 skip_channels.append(out)
             last = i == len(ch) - 1
@@ -95,10 +100,11 @@ class UNet(BlockModel):
                                        resample, name=f"down_{i}"))
 
         # middle
-        self.mid_resnet_1 = ResnetBlock(width, width, **gn, name="mid_resnet_1")
+        self.mid_resnet_1 = ResnetBlock(width, width, **res, name="mid_resnet_1")
         self.mid_transformer = SpatialTransformer(width, c.heads[-1], c.transformer_depth, **gn,
+                                                  context_width=c.context_width,
                                                   name="mid_transformer")
-        self.mid_resnet_2 = ResnetBlock(width, width, **gn, name="mid_resnet_2")
+        self.mid_resnet_2 = ResnetBlock(width, width, **res, name="mid_resnet_2")
 
         # up
         self.up = []
@@ -106,7 +112,7 @@ class UNet(BlockModel):
             level = len(ch) - 1 - i
             resnets = []
             for k in range(c.layers_per_block + 1):
-                resnets.append(ResnetBlock(width + skip_channels.pop(), out, **gn,
+                resnets.append(ResnetBlock(width + skip_channels.pop(), out, **res,
                                            name=f"up{i}_resnet_{k}"))
                 width = out
             resample = Upsample(out, name=f"up{i}_upsample") if level > 0 else None
@@ -117,9 +123,15 @@ class UNet(BlockModel):
                                                         name="norm_out")
         self.conv_out = keras.layers.Conv2D(c.out_channels, 3, padding="same", name="conv_out")
 
-        side = 2 * c.downscale  # a small latent that reaches the bottom level at 2 x 2
-        self(ops.zeros((1, side, side, c.in_channels)), ops.zeros((1,)),
-             ops.zeros((1, 2, c.context_width)))  # build every weight now
+        self.build()  # every weight, from the config's shapes (no forward pass)
+
+    def sublayer_shapes(self):
+        c = self.config
+        return [(self.time_mlp_1, vector(c.block_channels[0])), (self.time_mlp_2, vector(c.time_width)),
+                (self.conv_in, image(c.in_channels)), *[(level, None) for level in self.down],
+                (self.mid_resnet_1, None), (self.mid_transformer, None), (self.mid_resnet_2, None),
+                *[(level, None) for level in self.up], (self.norm_out, image(c.block_channels[0])),
+                (self.conv_out, image(c.block_channels[0]))]
 
     @property
     def attention_resolutions(self) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from explainer.models.backend import Block, keras, ops  # Keras, imported quietly
+from explainer.models.backend import Block, image, keras, ops, vector  # Keras, imported quietly
 from explainer.models.attention import Attention
 
 
@@ -34,15 +34,20 @@ def timestep_embedding(t, dim: int, flip_sin_to_cos: bool = True, freq_shift: fl
 class ResnetBlock(Block):
     """x + conv(SiLU(GN(conv(SiLU(GN(x))) + W·SiLU(t_emb)))), with a 1x1 conv skip if widths differ.
 
-    ``time_conditioned=False`` drops the time embedding (the VAE's blocks).
+    ``time_conditioned=False`` drops the time embedding (the VAE's blocks); ``time_width`` is
+    the embedding's width (the UNet's 4·C0).
     """
 
     def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32,
-                 norm_eps: float = 1e-5, time_conditioned: bool = True, **kwargs):
+                 norm_eps: float = 1e-5, time_conditioned: bool = True,
+                 time_width: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.norm_groups, self.norm_eps = norm_groups, norm_eps
         self.time_conditioned = time_conditioned
+        if time_conditioned and not time_width:
+            raise ValueError("ResnetBlock: a time-conditioned block needs time_width")
+        self.time_width = time_width if time_conditioned else None
         gn = dict(groups=norm_groups, epsilon=norm_eps)
         self.norm1 = keras.layers.GroupNormalization(**gn, name="norm1")
         self.conv1 = keras.layers.Conv2D(out_channels, 3, padding="same", name="conv1")
@@ -51,6 +56,12 @@ class ResnetBlock(Block):
         self.conv2 = keras.layers.Conv2D(out_channels, 3, padding="same", name="conv2")
         self.skip = (keras.layers.Conv2D(out_channels, 1, name="skip")
                      if in_channels != out_channels else None)
+
+    def sublayer_shapes(self):
+        c_in, c_out = self.in_channels, self.out_channels
+        return [(self.norm1, image(c_in)), (self.conv1, image(c_in)),
+                (self.time_proj, vector(self.time_width or 1)), (self.norm2, image(c_out)),
+                (self.conv2, image(c_out)), (self.skip, image(c_in))]
 
     def call(self, x, t_emb=None):
         h = self.conv1(ops.silu(self.norm1(x)))                          # [B, h, w, C_out]
@@ -62,7 +73,8 @@ class ResnetBlock(Block):
     def get_config(self) -> dict:
         return {**super().get_config(), "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "norm_groups": self.norm_groups,
-                "norm_eps": self.norm_eps, "time_conditioned": self.time_conditioned}
+                "norm_eps": self.norm_eps, "time_conditioned": self.time_conditioned,
+                "time_width": self.time_width}
 
 
 class Downsample(Block):
@@ -74,6 +86,9 @@ class Downsample(Block):
         self.channels, self.padding = channels, tuple(padding)
         self.pad = keras.layers.ZeroPadding2D((self.padding, self.padding))
         self.conv = keras.layers.Conv2D(channels, 3, strides=2, padding="valid", name="conv")
+
+    def sublayer_shapes(self):
+        return [(self.conv, image(self.channels))]
 
     def call(self, x):
         return self.conv(self.pad(x))                                    # [B, h/2, w/2, C]
@@ -91,6 +106,9 @@ class Upsample(Block):
         self.up = keras.layers.UpSampling2D(2, interpolation="nearest")
         self.conv = keras.layers.Conv2D(channels, 3, padding="same", name="conv")
 
+    def sublayer_shapes(self):
+        return [(self.conv, image(self.channels))]
+
     def call(self, x):
         return self.conv(self.up(x))                                     # [B, 2h, 2w, C]
 
@@ -101,17 +119,26 @@ class Upsample(Block):
 class TransformerBlock(Block):
     """Self-attention, cross-attention to the context, GEGLU feed-forward; pre-LN residuals."""
 
-    def __init__(self, width: int, heads: int, norm_eps: float = 1e-5, **kwargs):
+    def __init__(self, width: int, heads: int, norm_eps: float = 1e-5,
+                 context_width: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.width, self.heads, self.norm_eps = width, heads, norm_eps
+        self.context_width = context_width
         ln = dict(epsilon=norm_eps)
         self.norm1 = keras.layers.LayerNormalization(**ln, name="norm1")
         self.self_attention = Attention(width, heads, name="self_attention")
         self.norm2 = keras.layers.LayerNormalization(**ln, name="norm2")
-        self.cross_attention = Attention(width, heads, name="cross_attention")
+        self.cross_attention = Attention(width, heads, context_width=context_width,
+                                         name="cross_attention")
         self.norm3 = keras.layers.LayerNormalization(**ln, name="norm3")
         self.geglu = keras.layers.Dense(8 * width, name="geglu")   # value and gate, 4C each
         self.ff_out = keras.layers.Dense(width, name="ff_out")
+
+    def sublayer_shapes(self):
+        c = vector(self.width)
+        return [(self.norm1, c), (self.self_attention, c), (self.norm2, c),
+                (self.cross_attention, c), (self.norm3, c), (self.geglu, c),
+                (self.ff_out, vector(4 * self.width))]
 
     def call(self, x, context, capture: bool = False):
         """``[B, hw, C]`` -> ``[B, hw, C]``; with ``capture`` also the cross-attention weights
@@ -128,7 +155,7 @@ class TransformerBlock(Block):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,
-                "norm_eps": self.norm_eps}
+                "norm_eps": self.norm_eps, "context_width": self.context_width}
 
 
 class SpatialTransformer(Block):
@@ -138,15 +165,20 @@ class SpatialTransformer(Block):
     """
 
     def __init__(self, width: int, heads: int, depth: int = 1, norm_groups: int = 32,
-                 norm_eps: float = 1e-5, **kwargs):
+                 norm_eps: float = 1e-5, context_width: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.width, self.heads, self.depth = width, heads, depth
+        self.context_width = context_width
         self.norm_groups, self.norm_eps = norm_groups, norm_eps
         self.norm = keras.layers.GroupNormalization(norm_groups, epsilon=1e-6, name="norm")
         self.proj_in = keras.layers.Dense(width, name="proj_in")
-        self.blocks = [TransformerBlock(width, heads, norm_eps, name=f"block_{i}")
+        self.blocks = [TransformerBlock(width, heads, norm_eps, context_width, name=f"block_{i}")
                        for i in range(depth)]
         self.proj_out = keras.layers.Dense(width, name="proj_out")
+
+    def sublayer_shapes(self):
+        return [(self.norm, image(self.width)), (self.proj_in, vector(self.width)),
+                *[(block, None) for block in self.blocks], (self.proj_out, vector(self.width))]
 
     def call(self, x, context, capture: bool = False):
         """``[B, h, w, C]`` -> ``[B, h, w, C]``; with ``capture`` also this transformer's
@@ -168,4 +200,5 @@ class SpatialTransformer(Block):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,
-                "depth": self.depth, "norm_groups": self.norm_groups, "norm_eps": self.norm_eps}
+                "depth": self.depth, "norm_groups": self.norm_groups, "norm_eps": self.norm_eps,
+                "context_width": self.context_width}

@@ -16,7 +16,7 @@ does not clip; the pipeline clips when it converts to uint8.
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, BlockModel, keras, ops  # Keras, imported quietly
+from explainer.models.backend import Block, BlockModel, image, keras, ops  # Keras, imported quietly
 from explainer.models.attention import Attention
 from explainer.models.configs import VAEConfig
 from explainer.models.unet_blocks import Downsample, ResnetBlock, Upsample
@@ -30,6 +30,9 @@ class VAEAttention(Block):
         self.width = width
         self.norm = keras.layers.GroupNormalization(norm_groups, epsilon=norm_eps, name="norm")
         self.attention = Attention(width, heads=1, qkv_bias=True, name="attention")
+
+    def sublayer_shapes(self):
+        return [(self.norm, image(self.width)), (self.attention, None)]
 
     def call(self, x):
         b, h, w = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
@@ -47,6 +50,9 @@ class VAEMiddle(Block):
         self.attention = (VAEAttention(width, config.norm_groups, config.norm_eps, name="attention")
                           if config.mid_attention else None)
         self.resnet_2 = ResnetBlock(width, width, **gn, name="resnet_2")
+
+    def sublayer_shapes(self):
+        return [(self.resnet_1, None), (self.attention, None), (self.resnet_2, None)]
 
     def call(self, h):
         h = self.resnet_1(h)
@@ -77,6 +83,13 @@ class VAEEncoder(Block):
                                             name="conv_out")
         self.quant_conv = keras.layers.Conv2D(2 * c.latent_channels, 1, name="quant_conv")
         self.config = c
+
+    def sublayer_shapes(self):
+        c, last = self.config, self.config.block_channels[-1]
+        return [(self.conv_in, image(c.in_channels)), *[(r, None) for r in self.resnets],
+                *[(d, None) for d in self.downsamples], (self.middle, None),
+                (self.norm_out, image(last)), (self.conv_out, image(last)),
+                (self.quant_conv, image(2 * c.latent_channels))]
 
     def call(self, x):
         c = self.config
@@ -116,6 +129,13 @@ class VAEDecoder(Block):
         self.conv_out = keras.layers.Conv2D(c.out_channels, 3, padding="same", name="conv_out")
         self.config = c
 
+    def sublayer_shapes(self):
+        c, first = self.config, self.config.block_channels[0]
+        return [(self.post_quant_conv, image(c.latent_channels)),
+                (self.conv_in, image(c.latent_channels)), (self.middle, None),
+                *[(r, None) for r in self.resnets], *[(u, None) for u in self.upsamples],
+                (self.norm_out, image(first)), (self.conv_out, image(first))]
+
     def call(self, z):
         c, n = self.config, self.config.layers_per_block + 1
         h = self.conv_in(self.post_quant_conv(z))                        # [B, h, w, C_3]
@@ -138,10 +158,10 @@ class VAE(BlockModel):
         self.config = config
         self.encoder = VAEEncoder(config, name="encoder")
         self.decoder = VAEDecoder(config, name="decoder")
-        f = config.downscale
-        self.decoder(ops.zeros((1, 2, 2, config.latent_channels)))   # build every weight now
-        self.encoder(ops.zeros((1, 2 * f, 2 * f, config.in_channels)))
-        self.built = True
+        self.build()  # every weight, from the config's shapes (no forward pass)
+
+    def sublayer_shapes(self):
+        return [(self.decoder, None), (self.encoder, None)]
 
     def encode_distribution(self, images):
         """(μ, log σ²) of q(z|x), unscaled, each [B, H/f, W/f, 4]."""

@@ -59,7 +59,9 @@ QUICK = TrainConfig(vae_steps=6, vae_batch=8, pool=64, steps=6, batch=8, warmup=
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and TensorFlow, and make TensorFlow's ops deterministic."""
-    from explainer.models.backend import keras
+    from explainer.models.backend import keras, require_tensorflow
+
+    require_tensorflow("seed_everything (tiny-shapes training)")
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
@@ -122,6 +124,9 @@ def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool,
               step_seconds: list[float] | None = None) -> list[float]:
     """Train the VAE in place; returns the loss of every step run (and appends each step's
     wall time to ``step_seconds`` if given)."""
+    from explainer.models.backend import require_tensorflow
+
+    require_tensorflow("training the VAE")
     import tensorflow as tf
 
     from explainer.shapes.dataset import ShapesDataset
@@ -179,6 +184,9 @@ def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: 
     """Train the text encoder and UNet together in place (EMA weights at the end); returns
     the loss of every step run. ``vae`` only encodes the image pool. Each step's wall time is
     appended to ``step_seconds`` if given."""
+    from explainer.models.backend import require_tensorflow
+
+    require_tensorflow("training the diffusion model")
     import tensorflow as tf
 
     from explainer.schedulers.base import SchedulerConfig, noise_schedule
@@ -228,6 +236,9 @@ def diffusion_loss(text_encoder, unet, ids, x0, t, eps, alpha_bar, snr_gamma=Non
     and the high-noise steps that decide colour, shape and place get the model's attention.
     None: w_t = 1, the plain ε-MSE of Ho et al. Works eagerly (a lesson) or in a graph.
     """
+    from explainer.models.backend import require_tensorflow
+
+    require_tensorflow("diffusion_loss (tiny-shapes training)")
     import tensorflow as tf
 
     x0 = tf.convert_to_tensor(x0, tf.float32)

@@ -244,11 +244,12 @@ def load_models(folder: str | Path, variant: str | None = None, config=None,
             ``{"unet": "bfloat16"}`` (``Precision.weight_dtypes()``); float32 otherwise. Each
             tensor is converted as it is read, so no float32 copy of that network is ever made.
     """
+    from explainer.models.backend import weights_to_be_loaded
     from explainer.models.precision import created_in
     from explainer.models.text_encoder import TextEncoder
-    from explainer.tokenizer import Tokenizer, default_tokenizer
     from explainer.models.unet import UNet
     from explainer.models.vae import VAE
+    from explainer.tokenizer import Tokenizer, default_tokenizer
     from explainer.weights.keys import (
         is_legacy_vae,
         text_encoder_keys,
@@ -275,12 +276,14 @@ def load_models(folder: str | Path, variant: str | None = None, config=None,
     infos = {part: read_headers(weight_files(folder / part, stem, variant)) for part, stem in PARTS}
 
     dtypes = {"text_encoder": "float32", "unet": "float32", "vae": "float32", **(weight_dtypes or {})}
-    with created_in(dtypes["text_encoder"]):
-        text_encoder = TextEncoder(found.text, name="text_encoder")
-    with created_in(dtypes["unet"]):
-        unet = UNet(found.unet, name="unet")
-    with created_in(dtypes["vae"]):
-        vae = VAE(found.vae, name="vae")
+    # built from the configs' shapes, with zeros where the weights will go: nothing is drawn
+    with weights_to_be_loaded():
+        with created_in(dtypes["text_encoder"]):
+            text_encoder = TextEncoder(found.text, name="text_encoder")
+        with created_in(dtypes["unet"]):
+            unet = UNet(found.unet, name="unet")
+        with created_in(dtypes["vae"]):
+            vae = VAE(found.vae, name="vae")
     keymaps = {"text_encoder": text_encoder_keys(text_encoder,
                                                   text_encoder_prefix(infos["text_encoder"])),
                "unet": unet_keys(unet),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from explainer.models.backend import SHOW_LOGS, startup_logs_filtered
@@ -49,3 +51,73 @@ def test_a_failing_import_still_raises_and_stderr_comes_back(capfd):
             import explainer_no_such_module  # noqa: F401
     os.write(2, b"after\n")
     assert "after" in capfd.readouterr().err
+
+
+# -- the same networks on every Keras backend -------------------------------------------------
+
+RUN = """
+import json
+import sys
+import numpy as np
+import explainer
+from explainer.models import backend
+
+pipe = explainer.load_pipeline()
+first = pipe.text_to_image("a small red circle on the left", seed=0, num_steps=10)
+compiled = dict(pipe.unet.compilations)
+# a new prompt, seed and guidance scale: the same shapes, so no new program
+pipe.text_to_image("a large blue square at the top", seed=5, num_steps=10, guidance_scale=3.0)
+first.trace.save(sys.argv[1])
+np.save(sys.argv[2], first.images)
+print(json.dumps({"backend": backend.name(), "first": compiled, "again": dict(pipe.unet.compilations)}))
+"""
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """tiny-shapes text-to-image in a fresh process per backend: (trace path, images, log)."""
+    folder = tmp_path_factory.mktemp("backends")
+    out = {}
+    for name in BACKENDS:
+        trace, images = folder / f"{name}.npz", folder / f"{name}.npy"
+        done = subprocess.run([sys.executable, "-c", RUN, str(trace), str(images)],
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "KERAS_BACKEND": name})
+        assert done.returncode == 0, f"{name}:\n{done.stderr[-3000:]}"
+        out[name] = (trace, np.load(images), json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
+@pytest.mark.parametrize("name", ["jax", "torch"])
+def test_same_picture_as_tensorflow(runs, name):
+    reference, images = runs["tensorflow"][1].astype(int), runs[name][1].astype(int)
+    close = np.abs(images - reference) <= 1
+    # float32 on different kernels: a pixel may round to the next level of 255, no further
+    assert close.mean() >= 0.999, f"{name}: {close.mean():.4%} of pixels within 1/255"
+    assert runs[name][2]["backend"] == name
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_traces_load_anywhere_and_record_the_backend(runs, name):
+    from explainer import Trace
+
+    trace = Trace.load(runs[name][0])  # saved under `name`, loaded here under TensorFlow
+    versions = trace.metadata["versions"]
+    assert versions["backend"] == name and versions[name]
+    assert np.array_equal(trace.images, runs[name][1])
+    # PNDM's 10 steps make 11 UNet calls (its first step is taken twice)
+    assert len(trace.steps) == 11 and trace.steps[3].eps_text.shape == (1, 8, 8, 4)
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "jax"])
+def test_no_new_program_for_a_new_prompt_seed_or_guidance(runs, name):
+    log = runs[name][2]
+    assert log["first"] == log["again"] and log["again"]["call"] == 1, log  # UNet traced once
+
+
+def test_training_says_it_needs_tensorflow():
+    done = _run("from explainer.shapes.train import seed_everything; seed_everything(0)",
+                KERAS_BACKEND="jax")
+    assert done.returncode != 0
+    assert "runs on TensorFlow only" in done.stderr and "KERAS_BACKEND=tensorflow" in done.stderr

@@ -8,7 +8,7 @@ import torch
 import explainer
 from explainer.models.configs import TextEncoderConfig
 from explainer.models.text_encoder import TextEncoder
-from torch_io import max_abs_diff
+from torch_io import as_numpy, max_abs_diff
 
 PROMPTS = ["a small red circle on the left", "", "an astronaut riding a horse " * 20]
 
@@ -18,7 +18,7 @@ def test_parity_small(small_reference, small_models):
     ids = np.stack([t.array() for t in ids])
     with torch.no_grad():
         ref = small_reference[0](torch.from_numpy(ids).long()).last_hidden_state.numpy()
-    ours = np.asarray(small_models.text_encoder(ids))
+    ours = as_numpy(small_models.text_encoder(ids))
     assert ours.shape == (2, 77, 32)
     assert np.abs(ref).max() > 0.5  # outputs of order 1, so the bound below is meaningful
     # float32 on both sides, 2 layers: ~1e-6 observed; 1e-4 is the bound.
@@ -30,7 +30,7 @@ def test_causal_mask_in_data(small_models):
     a = explainer.tokenize("a small red circle on the left").array()
     b = explainer.tokenize("a small blue circle on the left").array()
     k = int(np.argmax(a != b))  # first differing position ("red" vs "blue")
-    ctx = np.asarray(small_models.text_encoder(np.stack([a, b])))
+    ctx = as_numpy(small_models.text_encoder(np.stack([a, b])))
     np.testing.assert_array_equal(ctx[0, :k], ctx[1, :k])  # exact: nothing later leaks back
     assert np.all(np.abs(ctx[0, k:] - ctx[1, k:]).max(axis=-1) > 1e-4)
 
