@@ -26,3 +26,16 @@ def test_gpu_bench_small_runs_and_reports_parity():
         assert results[run]["first image"] > results[run]["run"] > 0
     table = "\n".join(lines[:-1])
     assert "| UNet fp32 parity" in table and "cold start" in table and "DPM++ 2M" in table
+
+
+def test_run_lesson_changes_the_parameters_cell():
+    """bench/run_lesson.py runs a lesson's cells in one process with its parameters changed."""
+    script, lesson = ROOT / "bench" / "run_lesson.py", ROOT / "notebooks" / "01_tokenizer.ipynb"
+    done = subprocess.run([sys.executable, str(script), str(lesson), "prompt=a blue square"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "square" in done.stdout and "circle" not in done.stdout.split("pos")[1].split("\n\n")[0]
+    assert "01_tokenizer.ipynb on tensorflow" in done.stdout and "total" in done.stdout
+    bad = subprocess.run([sys.executable, str(script), str(lesson), "colour=red"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "unknown parameter" in bad.stderr
