@@ -39,12 +39,13 @@ bench: $(VENV)/.installed-test
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# pip prints errors only (-qq): start-up output stays readable, and nothing in it names absl
 $(VENV)/.installed-lessons: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[lessons]"
+	$(PY) -m pip install -qq -e ".[lessons]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e ".[lessons,test]"
+	$(PY) -m pip install -qq -e ".[lessons,test]"
 	touch $@ $(VENV)/.installed-lessons
 
 clean:
