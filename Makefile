@@ -33,19 +33,24 @@ chromium:
 lab: $(VENV)/.installed-lessons
 	$(VENV)/bin/jupyter lab notebooks/
 
+# every figure this CPU can give: the GPU scripts in their CPU forms, JAX's memory plans
+GPU_BENCH = bench/gpu.py bench/xla_memory.py bench/run_lesson.py
 bench: $(VENV)/.installed-test
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in $(filter-out $(GPU_BENCH),$(wildcard bench/*.py)); do $(PY) $$script || exit 1; done
+	KERAS_BACKEND=jax $(PY) bench/gpu.py --small
+	KERAS_BACKEND=jax $(PY) bench/xla_memory.py
+	$(PY) bench/run_lesson.py notebooks/07_full_loop.ipynb
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # pip prints errors only (-qq): start-up output stays readable, and nothing in it names absl
 $(VENV)/.installed-lessons: pyproject.toml | $(PY)
-	$(PY) -m pip install -qq -e ".[lessons]"
+	$(PY) -m pip install -qq -e ".[tensorflow,lessons]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install -qq -e ".[lessons,test]"
+	$(PY) -m pip install -qq -e ".[tensorflow,lessons,test]"
 	touch $@ $(VENV)/.installed-lessons
 
 clean:

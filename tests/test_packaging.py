@@ -27,10 +27,22 @@ def _environment_pip_section() -> list[str]:
 
 def test_environment_yml_matches_pyproject():
     project = _pyproject()["project"]
-    expected = project["dependencies"] + project["optional-dependencies"]["lessons"]
+    extras = project["optional-dependencies"]
+    expected = project["dependencies"] + extras["tensorflow"] + extras["lessons"]
     pip_section = _environment_pip_section()
     assert "-e ." in pip_section  # the package itself, from the checkout
     assert sorted(r for r in pip_section if r != "-e .") == sorted(expected)
+
+
+def test_no_backend_is_forced_on_a_runtime_that_has_another():
+    # A course's GPU runtime brings JAX or PyTorch; installing the package must not pull in
+    # TensorFlow (GBs) there. The default backend is an extra, which make demo/test install.
+    project = _pyproject()["project"]
+    backends = ("tensorflow", "jax", "torch")
+    assert not [r for r in project["dependencies"] if re.match(r"^(%s)\b" % "|".join(backends), r)]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'pip install .*-e "\.\[tensorflow,lessons\]"', makefile)
+    assert re.search(r'pip install .*-e "\.\[tensorflow,lessons,test\]"', makefile)
 
 
 def test_torch_is_pinned_to_the_cpu_build():
