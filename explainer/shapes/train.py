@@ -135,7 +135,7 @@ def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool,
     optimizer = _optimizer(cfg.vae_lr, cfg.vae_steps, cfg.warmup, ema=None)
     variables = vae.trainable_variables
 
-    @tf.function(jit_compile=cfg.xla)
+    @tf.function(jit_compile=cfg.xla, autograph=False)  # no tensor-dependent Python control flow
     def step_fn(x, step):
         seed = tf.stack([cfg.seed, tf.cast(step, tf.int32)])
         with tf.GradientTape() as tape:
@@ -201,7 +201,7 @@ def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: 
     optimizer = _optimizer(cfg.lr, cfg.steps, cfg.warmup, ema=cfg.ema)
     variables = text_encoder.trainable_variables + unet.trainable_variables
 
-    @tf.function(jit_compile=cfg.xla)
+    @tf.function(jit_compile=cfg.xla, autograph=False)  # no tensor-dependent Python control flow
     def step_fn(ids, x0, step):
         seed = tf.stack([cfg.seed + 1, tf.cast(step, tf.int32)])
         b = tf.shape(x0)[0]
