@@ -66,7 +66,7 @@ def spread(times) -> str:
 
 
 def op_count(fn, *args) -> int:
-    return len(fn.get_concrete_function(*args).graph.get_operations())
+    return len(fn.compiled.get_concrete_function(*args).graph.get_operations())  # TensorFlow
 
 
 def baseline_times(rev: str, repeats: int, env) -> list[float]:

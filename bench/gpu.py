@@ -10,11 +10,13 @@ What it does, in order (SD v1.5 shapes with random weights: no download is neede
    full-precision matrix products (no TF32): the max |difference| (goal ≤ 1e-4);
 3. warm speed, ours (fp16, ``low_memory``, compiled) and diffusers (fp16) in this process:
    batch 1 × 20 steps DPM++ 2M at 512², and 3 images × 50 steps PNDM; ours also with
-   ``keep=()`` (no trace) and with ``capture_attention=True`` (``--small``: float32, so
-   without ``low_memory``, which needs a lower precision);
+   ``keep=()`` (no trace), with ``capture_attention=True``, and with the attention kernel
+   not chosen by default (fused vs written out, ``backend.fused_attention``) (``--small``:
+   float32, so without ``low_memory``, which needs a lower precision);
 4. cold start: a fresh process to the first image, split into import, build+load, compile
    (the first run minus a warm one) and the run, with its peak GPU memory; again with
-   attention capture and the GPU capped at 8 GiB (JAX: ``XLA_PYTHON_CLIENT_MEM_FRACTION``).
+   attention capture and the GPU capped at 8 GiB (JAX: ``XLA_PYTHON_CLIENT_MEM_FRACTION``;
+   not with ``--small``).
 Goals (issue 18): 20 steps ≤ 0.5× diffusers, 3 × 50 ≤ 0.8×, cold start ≤ 30 s, peak ≤ 4 GiB,
 parity ≤ 1e-4. With ``--small`` the same steps run on the CPU at small sizes in float32.
 """
@@ -120,7 +122,30 @@ def ours_warm(folder: Path, s: dict) -> dict:
             PROMPT, seed=0, capture_attention=True, **one), s["repeats"]),
         "3 x 50": timed(lambda: pipe.text_to_image([PROMPT] * 3, seed=[0, 1, 2], **three),
                         s["repeats"]),
+        **other_attention_kernel(pipe, lambda: pipe.text_to_image(PROMPT, seed=0, **one), s),
     }
+
+
+def other_attention_kernel(pipe, run, s: dict) -> dict:
+    """The same 20 steps with the attention kernel not chosen by default (backend.py's
+    fused_attention: fused on a GPU under JAX/PyTorch, written out elsewhere), and how far
+    its picture is from the default one."""
+    from explainer.models import backend
+
+    chosen = backend.fused_attention()
+    reference = run().images.astype(int)
+    backend.FUSED_ATTENTION = not chosen
+    for network in (pipe.text_encoder, pipe.unet, pipe.vae):
+        network.__dict__.pop("_graph_functions", None)  # trace again with the other kernel
+    try:
+        seconds = timed(run, s["repeats"])
+        differs = int(np.abs(run().images.astype(int) - reference).max())
+    finally:
+        backend.FUSED_ATTENTION = None
+        for network in (pipe.text_encoder, pipe.unet, pipe.vae):
+            network.__dict__.pop("_graph_functions", None)
+    return {"attention kernel": "fused" if chosen else "written out",
+            "20 steps, other kernel": seconds, "other kernel, max pixel difference": differs}
 
 
 def diffusers_warm(folder: Path, s: dict) -> dict:
@@ -204,10 +229,15 @@ def table(results: dict, s: dict) -> str:
                     f"| {d[key]:.2f} s | {o[key] / d[key]:.2f}× | {goal} |")
     for key in ("20 steps, keep=()", "20 steps, attention"):
         rows.append(f"| {key.replace('20 steps', names['20 steps'])}, warm | {o[key]:.2f} s | | | |")
+    other = "written out" if o["attention kernel"] == "fused" else "fused"
+    rows.append(f"| {names['20 steps']}, warm, attention {other} instead of "
+                f"{o['attention kernel']} | {o['20 steps, other kernel']:.2f} s | | | "
+                f"picture within {o['other kernel, max pixel difference']}/255 |")
     for label, cold in (("cold start", results["cold"]),
                         ("cold start, attention, GPU capped at 8 GiB", results["cold_capture"])):
         if "error" in cold:
-            rows.append(f"| {label} | failed: {cold['error']} | | | |")
+            failed = "" if cold["error"].startswith("not run") else "failed: "
+            rows.append(f"| {label} | {failed}{cold['error']} | | | |")
             continue
         parts = ", ".join(f"{k} {cold[k]:.1f} s" for k in ("import", "build+load", "compile", "run"))
         rows.append(f"| {label} | {cold['first image']:.1f} s ({parts}) | | | ≤ 30 s |")
@@ -231,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                    "parity": parity(folder, s), "ours": ours_warm(folder, s),
                    "diffusers": diffusers_warm(folder, s),
                    "cold": cold_start(folder, s, capture=False, cap_gib=None),
-                   "cold_capture": cold_start(folder, s, capture=True, cap_gib=8.0)}
+                   # a memory cap means something on a GPU only: --small skips this one
+                   "cold_capture": {"error": "not run with --small (a GPU measurement)"}
+                   if args.small else cold_start(folder, s, capture=True, cap_gib=8.0)}
     print(f"bench/gpu.py on {results['device']}, Keras on {results['backend']}"
           + (" (--small: small configs, float32, CPU)" if args.small else ""))
     print(table(results, s))

@@ -116,7 +116,7 @@ def main() -> None:
     if "text" in only:
         ids = rng.integers(0, 49407, (2, 77)).astype(np.int32)
         ours = TextEncoder(cfg.text)
-        t_ours = median_time(lambda: ours.graph()(ids).numpy(), args.repeats)
+        t_ours = median_time(lambda: ours.graph()(ids), args.repeats)
         del ours
         ref = R.text_encoder(R.SD15_TEXT)
         ids_t = torch.from_numpy(ids).long()
@@ -131,7 +131,7 @@ def main() -> None:
         ctx = rng.standard_normal((2, 77, 768)).astype(np.float32)
         flops = unet_flops(cfg.unet, batch=2, side=64)
         ours = UNet(cfg.unet)
-        t_ours = median_time(lambda: ours.graph()(latents, t, ctx).numpy(), args.repeats)
+        t_ours = median_time(lambda: ours.graph()(latents, t, ctx), args.repeats)
         del ours
         ref = R.unet(R.SD15_UNET)
         x, tt, c = torch.from_numpy(latents.transpose(0, 3, 1, 2).copy()), torch.from_numpy(t), \
@@ -157,8 +157,8 @@ def main() -> None:
     if "vae" in only:
         z = rng.standard_normal((1, 64, 64, 4)).astype(np.float32)
         ours = VAE(cfg.vae)
-        t_ours = median_time(lambda: ours.graph("decode")(z).numpy(), args.repeats)
-        t_ours_xla = median_time(lambda: ours.graph("decode", jit_compile=True)(z).numpy(),
+        t_ours = median_time(lambda: ours.graph("decode")(z), args.repeats)
+        t_ours_xla = median_time(lambda: ours.graph("decode", jit_compile=True)(z),
                                  args.repeats)
         del ours
         ref = R.vae(R.SD15_VAE)

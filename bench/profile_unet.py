@@ -140,10 +140,10 @@ def profile_ours(dtype: str, batch: int, side: int) -> None:
     unet = UNet(PRESETS["sd-v1-5"].unet)
     set_compute_dtype(unet, dtype)
     fn = unet.graph()
-    flops = graph_flops(fn.get_concrete_function(latents, t, context))
-    fn(latents, t, context).numpy()  # warm-up: traces the graph
+    flops = graph_flops(fn.compiled.get_concrete_function(latents, t, context))
+    fn(latents, t, context)  # warm-up: traces the graph
     start = time.perf_counter()
-    fn(latents, t, context).numpy()
+    fn(latents, t, context)
     plain = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)

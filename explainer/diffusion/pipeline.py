@@ -10,8 +10,9 @@ Every arrow of the pipeline is a public method a learner can call from a noteboo
         ─step──────────▶ x_{t-1}, x̂_0
     x_0 ─decode─▶ image                                            [B, H, W, 3] uint8
 
-Networks run as TensorFlow graph functions (not op by op); the loop around them is plain
-Python over numpy arrays, and every step is recorded in a ``Trace``.
+Each network call is compiled for the Keras backend in use and returns numpy
+(``models/backend.py``); the loop around them is plain Python over numpy arrays, and every
+step is recorded in a ``Trace``.
 """
 
 from __future__ import annotations

@@ -10,11 +10,10 @@ lines are dropped; anything else written there is passed on, and an import that 
 raises. Set ``EXPLAINER_SHOW_BACKEND_LOGS=1`` to see every line.
 
 **Blocks.** Keras builds an unbuilt composite layer by first tracing its ``call`` symbolically
-(a graph of every op inside it) and only then running it. For a whole UNet that trace costs
-seconds. A ``Block`` instead declares itself built at once; its sublayers (Dense, Conv2D,
-norms) then create their weights from the shapes they see on the first real, eager call. The
-models make that call on a small dummy input in their constructor, so every weight exists (and
-can be loaded) as soon as the model does.
+(a graph of every op inside it), and a first eager call on JAX compiles every op on its own.
+A ``Block`` instead lists its sublayers with the input shapes they take, and ``build`` creates
+every weight from those shapes: no forward pass, no trace. Inside ``weights_to_be_loaded()``
+(the loader) the weights start as zeros from numpy instead of random draws it would overwrite.
 """
 
 from __future__ import annotations
@@ -69,9 +68,24 @@ def startup_logs_filtered():
                 sys.stderr.flush()
 
 
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
 def _import_keras():
+    chosen = os.environ.get("KERAS_BACKEND") or "tensorflow"  # the package's default when unset
     with startup_logs_filtered():
-        import keras
+        try:
+            import keras
+        except ImportError as error:  # Keras's backend is not installed
+            missing = (error.name or "").split(".")[0]
+            if missing not in BACKEND_PACKAGES:
+                raise
+            raise ImportError(
+                f"Keras's backend here is {chosen} (KERAS_BACKEND, TensorFlow when unset), and "
+                f"{missing} is not installed. Install it "
+                "(pip install 'explainer[tensorflow]' for the default), or start Python with "
+                "KERAS_BACKEND=jax or KERAS_BACKEND=torch to use the backend this runtime has."
+            ) from error
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -191,6 +205,18 @@ class BlockModel(keras.Model):
                                                            bool(jit_compile))
         return cache[key]
 
+    def memory_plan(self, method: str = "call", *inputs) -> dict[str, int]:
+        """XLA's memory plan for ``method`` on inputs of these shapes and dtypes (JAX only).
+
+        ``inputs`` are anything with ``.shape`` and ``.dtype`` (e.g. ``np.empty`` or
+        ``jax.ShapeDtypeStruct``): the call is compiled for them, not run, so a plan for
+        512×512 can be read on a laptop. Bytes of the ``arguments`` (weights and inputs),
+        ``outputs``, ``temporaries`` (activations XLA keeps alive at once) and ``code``."""
+        if name() != "jax":
+            raise RuntimeError(f"memory_plan reads XLA's plan through JAX; Keras is on {name()!r} "
+                               "here. Start the process with KERAS_BACKEND=jax.")
+        return self.graph(method, jit_compile=True).memory_plan(*inputs)
+
     @property
     def compilations(self) -> dict[str, int]:
         """How many programs each method has been traced into (TensorFlow, JAX): one per
@@ -211,7 +237,12 @@ def _tensorflow(model, function, eager, jit_compile: bool):
     # so converting it only costs tracing time (~3 s of a cold run)
     graph = tf.function(function, jit_compile=jit_compile, reduce_retracing=True,
                         autograph=False)
-    return lambda *args: _to_numpy(graph(*args))
+
+    def call(*args):
+        return _to_numpy(graph(*args))
+
+    call.compiled = graph  # the backend's own compiled function (profiling, concrete graphs)
+    return call
 
 
 def _jax(model, function, eager, jit_compile: bool):
@@ -222,7 +253,20 @@ def _jax(model, function, eager, jit_compile: bool):
             return function(*args)
 
     compiled = jax.jit(stateless)
-    return lambda *args: _to_numpy(compiled([v.value for v in model.variables], *args))
+
+    def call(*args):
+        return _to_numpy(compiled([v.value for v in model.variables], *args))
+
+    def memory_plan(*specs):  # compiled for these shapes, not run: XLA's buffer sizes
+        shape = lambda x: jax.ShapeDtypeStruct(tuple(x.shape), jax.numpy.dtype(x.dtype))
+        plan = compiled.lower([shape(v) for v in model.variables],
+                              *[shape(s) for s in specs]).compile().memory_analysis()
+        return {"arguments": plan.argument_size_in_bytes, "outputs": plan.output_size_in_bytes,
+                "temporaries": plan.temp_size_in_bytes, "code": plan.generated_code_size_in_bytes}
+
+    call.memory_plan = memory_plan
+    call.compiled = compiled
+    return call
 
 
 def _torch(model, function, eager, jit_compile: bool):
@@ -272,6 +316,7 @@ def highest_matmul_precision():
             tf.config.experimental.enable_tensor_float_32_execution(saved)
 
 
+@functools.lru_cache(maxsize=None)
 def accelerator() -> str | None:
     """The GPU Keras computes on (its name), or None on a CPU."""
     backend = name()
@@ -288,6 +333,25 @@ def accelerator() -> str | None:
 
     gpus = tf.config.list_physical_devices("GPU")
     return tf.config.experimental.get_device_details(gpus[0]).get("device_name") if gpus else None
+
+
+FUSED_ATTENTION: bool | None = None  # None: fused_attention() decides; True/False forces it
+
+
+def fused_attention() -> bool:
+    """Whether ``Attention`` calls the backend's fused kernel instead of the written-out
+    softmax(Q Kᵀ/√d) V: ``keras.ops.dot_product_attention``, which is cuDNN's flash attention
+    under JAX on a GPU (float16/bfloat16) and PyTorch's ``scaled_dot_product_attention``, so
+    a 512² UNet never stores its [B, heads, 4096, 4096] scores. Chosen on a GPU under JAX or
+    PyTorch. On a CPU the written-out formula measured as fast or faster (SD v1.5 UNet, batch
+    2, 64² latents, 2-core Xeon: fused 1.2× slower under JAX; under TensorFlow, which has no
+    fused kernel, its formula computes the scores in float32: 1.28× slower in bfloat16).
+    Both give the same numbers within float32 round-off (tests/models/test_unet.py). Set
+    ``FUSED_ATTENTION`` before a network is first called to force one (bench/gpu.py times both).
+    """
+    if FUSED_ATTENTION is not None:
+        return FUSED_ATTENTION
+    return name() != "tensorflow" and accelerator() is not None
 
 
 def peak_memory() -> int | None:

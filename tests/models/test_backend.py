@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,37 +56,52 @@ def test_a_failing_import_still_raises_and_stderr_comes_back(capfd):
 
 # -- the same networks on every Keras backend -------------------------------------------------
 
-RUN = """
-import json
-import sys
-import numpy as np
-import explainer
-from explainer.models import backend
+def run_and_save(trace_path, images_path) -> dict:
+    """tiny-shapes text-to-image, twice; the first run saved. Runs here (TensorFlow) and in
+    the child processes below (JAX, PyTorch)."""
+    import explainer
+    from explainer.models import backend
 
-pipe = explainer.load_pipeline()
-first = pipe.text_to_image("a small red circle on the left", seed=0, num_steps=10)
-compiled = dict(pipe.unet.compilations)
-# a new prompt, seed and guidance scale: the same shapes, so no new program
-pipe.text_to_image("a large blue square at the top", seed=5, num_steps=10, guidance_scale=3.0)
-first.trace.save(sys.argv[1])
-np.save(sys.argv[2], first.images)
-print(json.dumps({"backend": backend.name(), "first": compiled, "again": dict(pipe.unet.compilations)}))
+    pipe = explainer.load_pipeline()
+    first = pipe.text_to_image("a small red circle on the left", seed=0, num_steps=10)
+    compiled = dict(pipe.unet.compilations)
+    # a new prompt, seed and guidance scale: the same shapes, so no new program
+    pipe.text_to_image("a large blue square at the top", seed=5, num_steps=10, guidance_scale=3.0)
+    first.trace.save(trace_path)
+    np.save(images_path, first.images)
+    return {"backend": backend.name(), "first": compiled, "again": dict(pipe.unet.compilations)}
+
+
+# A GPU runtime with JAX or PyTorch often has no TensorFlow: the children cannot import it.
+RUN = f"""
+import sys
+sys.modules["tensorflow"] = None  # `import tensorflow` now fails, as where it is not installed
+import json
+import numpy as np
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_backend import run_and_save
+print(json.dumps(run_and_save(sys.argv[1], sys.argv[2])))
 """
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """tiny-shapes text-to-image in a fresh process per backend: (trace path, images, log)."""
+    """tiny-shapes text-to-image per backend: (trace path, images, log). TensorFlow (the
+    default) in this process; JAX and PyTorch each in a fresh process without TensorFlow."""
     folder = tmp_path_factory.mktemp("backends")
     out = {}
     for name in BACKENDS:
         trace, images = folder / f"{name}.npz", folder / f"{name}.npy"
-        done = subprocess.run([sys.executable, "-c", RUN, str(trace), str(images)],
-                              capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "KERAS_BACKEND": name})
-        assert done.returncode == 0, f"{name}:\n{done.stderr[-3000:]}"
-        out[name] = (trace, np.load(images), json.loads(done.stdout.strip().splitlines()[-1]))
+        if name == "tensorflow":
+            log = run_and_save(trace, images)
+        else:
+            done = subprocess.run([sys.executable, "-c", RUN, str(trace), str(images)],
+                                  capture_output=True, text=True, timeout=600,
+                                  env={**os.environ, "KERAS_BACKEND": name})
+            assert done.returncode == 0, f"{name}:\n{done.stderr[-3000:]}"
+            log = json.loads(done.stdout.strip().splitlines()[-1])
+        out[name] = (trace, np.load(images), log)
     return out
 
 
@@ -121,3 +137,45 @@ def test_training_says_it_needs_tensorflow():
                 KERAS_BACKEND="jax")
     assert done.returncode != 0
     assert "runs on TensorFlow only" in done.stderr and "KERAS_BACKEND=tensorflow" in done.stderr
+
+
+def test_a_missing_backend_is_a_clear_error():
+    done = _run("import sys; sys.modules['tensorflow'] = None\n"
+                "import explainer; explainer.load_pipeline()", KERAS_BACKEND="tensorflow")
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: Keras's backend here is tensorflow"), done.stderr[-2000:]
+    assert "KERAS_BACKEND=jax" in last and "explainer[tensorflow]" in last
+
+
+PLAN = """
+import json
+import numpy as np
+from explainer.models import backend
+from explainer.models.configs import PRESETS
+from explainer.models.text_encoder import TextEncoder
+
+encoder = TextEncoder(PRESETS["tiny-shapes"].text)
+ids = np.empty((2, 77), np.int32)
+plan = encoder.memory_plan("call", ids)
+weights = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in encoder.variables)
+print(json.dumps({**plan, "weights": weights, "ran": encoder.compilations["call"]}))
+"""
+
+
+def test_memory_plan_is_xlas_plan_for_the_shapes_without_running():
+    done = _run(PLAN, KERAS_BACKEND="jax")
+    assert done.returncode == 0, done.stderr[-3000:]
+    plan = json.loads(done.stdout.strip().splitlines()[-1])
+    # the arguments are the weights and the ids, exactly; the output is the context [2, 77, 64]
+    assert plan["arguments"] == plan["weights"] + 2 * 77 * 4
+    assert plan["outputs"] == 2 * 77 * 64 * 4
+    assert plan["temporaries"] > 0 and plan["ran"] == 1  # traced once, for these shapes
+
+
+def test_memory_plan_needs_jax():
+    from explainer.models.configs import PRESETS
+    from explainer.models.text_encoder import TextEncoder
+
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND=jax"):
+        TextEncoder(PRESETS["tiny-shapes"].text).memory_plan("call", np.empty((1, 77), np.int32))

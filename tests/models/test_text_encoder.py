@@ -25,6 +25,24 @@ def test_parity_small(small_reference, small_models):
     assert max_abs_diff(ours, ref) <= 1e-4
 
 
+def test_parity_fused_attention(small_reference, small_folder, monkeypatch):
+    """The backend's fused kernel with its causal mask (backend.fused_attention), forced on
+    the CPU: the same context as transformers, and still nothing leaks back from later tokens."""
+    from explainer.models import backend
+    from explainer.weights import load_models
+
+    monkeypatch.setattr(backend, "FUSED_ATTENTION", True)
+    encoder = load_models(small_folder).text_encoder
+    ids = np.stack([t.array() for t in explainer.tokenize(PROMPTS[:2])])
+    with torch.no_grad():
+        ref = small_reference[0](torch.from_numpy(ids).long()).last_hidden_state.numpy()
+    ours = encoder.graph()(ids)
+    assert max_abs_diff(ours, ref) <= 1e-4  # float32 both sides, as test_parity_small
+    a, b = (explainer.tokenize(p).array() for p in ("a red circle", "a blue circle"))
+    ctx = encoder.graph()(np.stack([a, b]))
+    np.testing.assert_allclose(ctx[0, :2], ctx[1, :2], atol=1e-6)  # before "red"/"blue"
+
+
 def test_causal_mask_in_data(small_models):
     """Two prompts that differ at one token: identical vectors before it, different after."""
     a = explainer.tokenize("a small red circle on the left").array()

@@ -31,6 +31,17 @@ def test_parity_small(small_reference, small_models, rng):
     assert max_abs_diff(ours, ref) <= 1e-4
 
 
+def test_parity_fused_attention(small_reference, small_folder, rng, monkeypatch):
+    """The backend's fused kernel (chosen on a GPU under JAX or PyTorch, backend.py) forced
+    here on the CPU: the same prediction as diffusers. Runs on every backend in make test."""
+    from explainer.models import backend
+
+    monkeypatch.setattr(backend, "FUSED_ATTENTION", True)
+    unet = load_models(small_folder).unet  # fresh: nothing traced with the other formula
+    ours, ref = _compare(small_reference[1], unet, rng)
+    assert max_abs_diff(ours, ref) <= 1e-4  # float32 both sides, the same bound as above
+
+
 def test_parity_other_layout(tmp_path, rng):
     """Attention-free first level, per-level heads, two transformer blocks per level, linear
     projections (SD 2-style): the folder's own config drives the build."""
