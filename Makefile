@@ -6,21 +6,28 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 PROMPT ?= a small red circle on the left
 
-.PHONY: demo test lab bench clean chromium
+.PHONY: demo test test-every test-again lab bench clean chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 demo: $(VENV)/.installed-lessons
 	$(PY) -m explainer explain "$(PROMPT)" --out explainer-report
 	@echo "open explainer-report/index.html in a browser: every stage of the run, offline"
 
-# Then the lessons again on TensorFlow's Eigen kernels instead of oneDNN's: other float32
-# rounding, as on another CPU, against the same stored outputs (both runs must pass). Then the
-# small-config parity tests, trace save/load and the full-loop lesson on JAX and on PyTorch.
+# Every test; and, side by side with it, the lessons again on TensorFlow's Eigen kernels
+# instead of oneDNN's (other float32 rounding, as on another CPU, against the same stored
+# outputs: both runs must pass), then the small-config parity tests, trace save/load and the
+# full-loop lesson on JAX and on PyTorch. Two streams on two cores: most of the tests' time is
+# one core's Python (tracing, compiling). Each stream's output is printed whole when it ends.
 BACKEND_TESTS = -k "parity or trace or ipynb" tests/models/test_text_encoder.py \
 	tests/models/test_unet.py tests/models/test_vae.py tests/diffusion/test_trace.py \
 	notebooks/07_full_loop.ipynb
 test: $(VENV)/.installed-test chromium
+	$(MAKE) -j2 --output-sync=target --no-print-directory test-every test-again
+
+test-every:
 	$(PY) -m pytest
+
+test-again:
 	TF_ENABLE_ONEDNN_OPTS=0 $(PY) -m pytest -p no:cacheprovider notebooks
 	KERAS_BACKEND=jax $(PY) -m pytest -p no:cacheprovider $(BACKEND_TESTS)
 	KERAS_BACKEND=torch $(PY) -m pytest -p no:cacheprovider $(BACKEND_TESTS)
