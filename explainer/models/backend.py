@@ -68,7 +68,7 @@ def startup_logs_filtered():
                 sys.stderr.flush()
 
 
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras 3's, each the package it imports
 
 
 def _import_keras():
@@ -78,7 +78,7 @@ def _import_keras():
             import keras
         except ImportError as error:  # Keras's backend is not installed
             missing = (error.name or "").split(".")[0]
-            if missing not in BACKEND_PACKAGES:
+            if missing not in BACKENDS:
                 raise
             raise ImportError(
                 f"Keras's backend here is {chosen} (KERAS_BACKEND, TensorFlow when unset), and "
