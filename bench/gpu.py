@@ -136,14 +136,14 @@ def other_attention_kernel(pipe, run, s: dict) -> dict:
     reference = run().images.astype(int)
     backend.FUSED_ATTENTION = not chosen
     for network in (pipe.text_encoder, pipe.unet, pipe.vae):
-        network.__dict__.pop("_graph_functions", None)  # trace again with the other kernel
+        network.forget_compiled()  # trace again with the other kernel
     try:
         seconds = timed(run, s["repeats"])
         differs = int(np.abs(run().images.astype(int) - reference).max())
     finally:
         backend.FUSED_ATTENTION = None
         for network in (pipe.text_encoder, pipe.unet, pipe.vae):
-            network.__dict__.pop("_graph_functions", None)
+            network.forget_compiled()
     return {"attention kernel": "fused" if chosen else "written out",
             "20 steps, other kernel": seconds, "other kernel, max pixel difference": differs}
 

@@ -205,6 +205,10 @@ class BlockModel(keras.Model):
                                                            bool(jit_compile))
         return cache[key]
 
+    def forget_compiled(self) -> None:
+        """Drop every compiled call: the next one traces again (new dtypes, attention kernel)."""
+        self.__dict__.pop("_graph_functions", None)
+
     def memory_plan(self, method: str = "call", *inputs) -> dict[str, int]:
         """XLA's memory plan for ``method`` on inputs of these shapes and dtypes (JAX only).
 

@@ -117,7 +117,7 @@ def set_compute_dtype(model, dtype: str) -> None:
     for layer in changed:
         layer.dtype_policy = policy
     if changed:  # a Pipeline built on models already in this dtype keeps their traced graphs
-        model.__dict__.pop("_graph_functions", None)  # graphs traced for the old dtype
+        model.forget_compiled()  # traced for the old dtype
 
 
 def compile_choice(jit_compile) -> dict[str, bool]:
