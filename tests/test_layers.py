@@ -20,7 +20,8 @@ LAYERS = [
     # the shapes *data* (drawing, captions, the scorer) knows nothing of models; the latent
     # preview fits on its drawings, and training/evaluation (top) use it
     ("text and shapes data", ["explainer.tokenizer", "explainer.shapes.dataset",
-                              "explainer.shapes.scorer", "explainer.shapes.verdict"]),
+                              "explainer.shapes.scorer", "explainer.shapes.verdict",
+                              "explainer.shapes.scenes", "explainer.shapes.scene_scorer"]),
     ("models", ["explainer.models"]),
     ("weights", ["explainer.weights"]),
     ("schedulers", ["explainer.schedulers"]),

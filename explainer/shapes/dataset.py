@@ -101,12 +101,19 @@ def caption(attrs: Attributes, template: int = 0, variant: int = 0) -> str:
                                       position=position)
 
 
-def _mask(shape: str, cx: float, cy: float, side: float, n: int) -> np.ndarray:
-    """Coverage of a shape on an n x n grid of pixel centres, float in [0, 1] (supersampled)."""
+def coverage(shape: str, cx: float, cy: float, side: float, n: int = IMAGE_SIZE) -> np.ndarray:
+    """Coverage of a shape on an n x n grid of pixel centres, float in [0, 1] (supersampled).
+
+    Computed only in the pixels of the shape's box (plus one), zero elsewhere."""
     s = SUPERSAMPLE
-    coords = (np.arange(n * s) + 0.5) / s                                   # sub-pixel centres
-    x, y = np.meshgrid(coords, coords)                                      # [n*s, n*s]
     half = side / 2
+    lo_x, hi_x = max(int(cx - half) - 1, 0), min(int(cx + half) + 2, n)    # pixel window
+    lo_y, hi_y = max(int(cy - half) - 1, 0), min(int(cy + half) + 2, n)
+    out = np.zeros((n, n))
+    if lo_x >= hi_x or lo_y >= hi_y:
+        return out
+    coords = (np.arange(n * s) + 0.5) / s                                   # sub-pixel centres
+    x, y = np.meshgrid(coords[lo_x * s: hi_x * s], coords[lo_y * s: hi_y * s])
     if shape == "circle":
         inside = (x - cx) ** 2 + (y - cy) ** 2 <= half ** 2
     elif shape == "square":
@@ -115,21 +122,33 @@ def _mask(shape: str, cx: float, cy: float, side: float, n: int) -> np.ndarray:
         top, bottom = cy - half, cy + half
         frac = np.clip((y - top) / side, 0, 1)                              # 0 at apex, 1 at base
         inside = (y >= top) & (y <= bottom) & (np.abs(x - cx) <= half * frac)
-    return inside.reshape(n, s, n, s).mean(axis=(1, 3))                    # [n, n] coverage
+    h, w = hi_y - lo_y, hi_x - lo_x
+    out[lo_y:hi_y, lo_x:hi_x] = inside.reshape(h, s, w, s).mean(axis=(1, 3))
+    return out                                                              # [n, n] coverage
+
+
+def jittered(attrs: Attributes, rng: np.random.Generator | None) -> tuple[float, float, float]:
+    """Centre (x, y) and side of ``attrs`` in pixels, moved by ``rng``'s jitter (None: nominal)."""
+    cx, cy = POSITIONS[attrs.position]
+    side = float(SIZES[attrs.size])
+    if rng is not None:
+        cx, cy = cx + rng.uniform(-JITTER_PX, JITTER_PX), cy + rng.uniform(-JITTER_PX, JITTER_PX)
+        side *= 1 + rng.uniform(-SIZE_JITTER, SIZE_JITTER)
+    return cx, cy, side
+
+
+def draw_coverage(cover: np.ndarray, colour: str) -> np.ndarray:
+    """float RGB [64, 64, 3] in 0..255: ``colour`` painted with coverage ``cover`` [64, 64]."""
+    return cover[..., None] * np.array(COLOURS[colour], np.float32)
 
 
 def draw(attrs: Attributes, rng: np.random.Generator | int | None = None) -> np.ndarray:
     """A 64x64 uint8 RGB image of ``attrs``; ``rng`` (or a seed) adds the jitter, None draws
     the nominal shape exactly."""
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) and rng is not None else rng
-    cx, cy = POSITIONS[attrs.position]
-    side = float(SIZES[attrs.size])
-    if rng is not None:
-        cx, cy = cx + rng.uniform(-JITTER_PX, JITTER_PX), cy + rng.uniform(-JITTER_PX, JITTER_PX)
-        side *= 1 + rng.uniform(-SIZE_JITTER, SIZE_JITTER)
-    coverage = _mask(attrs.shape, cx, cy, side, IMAGE_SIZE)[..., None]    # [64, 64, 1]
-    colour = np.array(COLOURS[attrs.colour], np.float32)                    # [3]
-    return np.round(coverage * colour).astype(np.uint8)                     # [64, 64, 3]
+    cx, cy, side = jittered(attrs, rng)
+    cover = coverage(attrs.shape, cx, cy, side)                             # [64, 64]
+    return np.round(draw_coverage(cover, attrs.colour)).astype(np.uint8)    # [64, 64, 3]
 
 
 class ShapesDataset:
