@@ -127,7 +127,7 @@ def ours_warm(folder: Path, s: dict) -> dict:
 
 
 def other_attention_kernel(pipe, run, s: dict) -> dict:
-    """The same 20 steps with the attention kernel not chosen by default (backend.py's
+    """The same 20 steps with the attention kernel not chosen by default (backend/'s
     fused_attention: fused on a GPU under JAX/PyTorch, written out elsewhere), and how far
     its picture is from the default one."""
     from explainer.models import backend

@@ -3,7 +3,7 @@
 The public API is re-exported here from the layers below (see the folders):
 
     tokenizer.py   tokenize, Tokenizer, Tokens
-    models/        TextEncoder, UNet, VAE, PRESETS, Precision   (Keras 3; backend.py)
+    models/        TextEncoder, UNet, VAE, PRESETS, Precision   (Keras 3; backend/)
     weights/       load_models, download, Models, WeightsError
     schedulers/    make_scheduler, sigmas_from
     diffusion/     load_pipeline, Pipeline, Result, Trace, StepRecord, apply_guidance, resize

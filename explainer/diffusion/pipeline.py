@@ -11,7 +11,7 @@ Every arrow of the pipeline is a public method a learner can call from a noteboo
     x_0 ─decode─▶ image                                            [B, H, W, 3] uint8
 
 Each network call is compiled for the Keras backend in use and returns numpy
-(``models/backend.py``); the loop around them is plain Python over numpy arrays, and every
+(``models/backend/``); the loop around them is plain Python over numpy arrays, and every
 step is recorded in a ``Trace``.
 """
 

@@ -17,7 +17,7 @@ pixels to the 77 token vectors, unbiased q/k/v) and the VAE's middle block (one 
 
 from __future__ import annotations
 
-# keras and ops come from backend.py, which imports Keras quietly
+# keras and ops come from backend/, which imports Keras quietly
 from explainer.models.backend import Block, fused_attention, keras, ops, vector
 
 
@@ -61,7 +61,7 @@ class Attention(Block):
         q = ops.reshape(self.to_q(x), (b, n, h, d))                # [B, N, heads, d]
         k = ops.reshape(self.to_k(context), (b, m, h, d))          # [B, M, heads, d]
         v = ops.reshape(self.to_v(context), (b, m, h, d))          # [B, M, heads, d]
-        if not return_probs and fused_attention():  # one kernel; A is never stored (backend.py)
+        if not return_probs and fused_attention():  # one kernel; A is never stored (backend/)
             out = ops.dot_product_attention(q, k, v, scale=d ** -0.5, is_causal=self.causal)
             return self.to_out(ops.reshape(out, (b, n, self.width)))   # [B, N, C]
         q = ops.transpose(q, (0, 2, 1, 3))                          # [B, heads, N, d]

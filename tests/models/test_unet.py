@@ -32,7 +32,7 @@ def test_parity_small(small_reference, small_models, rng):
 
 
 def test_parity_fused_attention(small_reference, small_folder, rng, monkeypatch):
-    """The backend's fused kernel (chosen on a GPU under JAX or PyTorch, backend.py) forced
+    """The backend's fused kernel (chosen on a GPU under JAX or PyTorch, backend/) forced
     here on the CPU: the same prediction as diffusers. Runs on every backend in make test."""
     from explainer.models import backend
 

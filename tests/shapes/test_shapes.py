@@ -83,25 +83,40 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_quick_training_writes_a_loadable_model(tmp_path):
+def test_quick_training_writes_a_loadable_model(tmp_path, monkeypatch):
+    import explainer.shapes.train as train
     from explainer.diffusion.loading import load_pipeline
-    from explainer.shapes.train import main
 
-    assert main(["--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    assert train.main(["--out", str(tmp_path), "--quick", "--quiet"]) == 0
     folder = tmp_path / "tiny-shapes"
     report = json.loads((folder / "training.json").read_text())
     assert report["config"]["steps"] == 6 and report["scaling_factor"] > 0
+    assert report["backend"]["backend"] and report["peak_rss_gib"] > 0
     pipe = load_pipeline("tiny-shapes", weights=folder)   # the real loader, preset-checked
     result = pipe.text_to_image("a small red circle on the left", num_steps=3)
     assert result.images.shape == (1, 64, 64, 3)
     weights = {p.relative_to(folder): digest(p) for p in folder.rglob("*.safetensors")}
     assert len(weights) == 3
     # resuming a finished run changes nothing
-    assert main(["--out", str(tmp_path), "--quick", "--quiet", "--resume"]) == 0
+    assert train.main(["--out", str(tmp_path), "--quick", "--quiet", "--resume"]) == 0
     assert {p: digest(folder / p) for p in weights} == weights
-    # deterministic from its seed: a second run from scratch writes the same bytes
+
+    # a second run from scratch, interrupted right after the diffusion checkpoint of step 3
+    # (of 6), then resumed: the same bytes as the uninterrupted run
+    save = train._save_checkpoint
+
+    def save_then_stop(path, step, variables, optimizer):
+        save(path, step, variables, optimizer)
+        if path.name == "diffusion.npz" and step == 3:
+            raise KeyboardInterrupt("stopped after step 3")
+
+    monkeypatch.setattr(train, "_save_checkpoint", save_then_stop)
     again = tmp_path / "again"
-    assert main(["--out", str(again), "--quick", "--quiet"]) == 0
+    with pytest.raises(KeyboardInterrupt):
+        train.main(["--out", str(again), "--quick", "--quiet"])
+    assert not (again / "tiny-shapes").exists()
+    monkeypatch.setattr(train, "_save_checkpoint", save)
+    assert train.main(["--out", str(again), "--quick", "--quiet", "--resume"]) == 0
     assert {p: digest(again / "tiny-shapes" / p) for p in weights} == weights
 
 
@@ -110,13 +125,19 @@ def test_train_step_counts(tmp_path, capsys):
 
     full = TrainConfig()
     assert config_from(False, 0) == full
-    under_an_hour = config_from(False, 3, steps=1800, vae_steps=1300)   # the card's variant
-    assert (under_an_hour.steps, under_an_hour.vae_steps, under_an_hour.seed) == (1800, 1300, 3)
-    assert under_an_hour.batch == full.batch and under_an_hour.lr == full.lr
+    shorter = config_from(False, 3, steps=1800, vae_steps=1300)
+    assert (shorter.steps, shorter.vae_steps, shorter.seed) == (1800, 1300, 3)
+    assert shorter.batch == full.batch and shorter.lr == full.lr
+    tuned = config_from(False, 0, vae_from="assets/tiny-shapes")      # the VAE fine-tuned
+    assert (tuned.vae_steps, tuned.vae_lr, tuned.vae_warmup) == (400, 5e-4, 50)
+    assert tuned.steps == full.steps
     for flag in ("--steps", "--vae-steps"):
         with pytest.raises(SystemExit) as exit_:
             main(["--out", str(tmp_path / "run"), flag, "0"])       # refused before any work
         assert exit_.value.code == 2 and f"{flag} 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--out", str(tmp_path / "run"), "--vae-from", str(tmp_path)])  # no vae/ there
+    assert exit_.value.code == 2 and "no vae/ folder" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

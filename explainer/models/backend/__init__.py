@@ -330,15 +330,6 @@ def peak_memory() -> int | None:
     return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
 
 
-def require_tensorflow(what: str) -> None:
-    """Raise a clear error when ``what`` (TensorFlow-only code) runs on another backend."""
-    if name() != "tensorflow":
-        raise RuntimeError(
-            f"{what} runs on TensorFlow only, and Keras is on {name()!r} here "
-            f"(KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '')!r}). Run it in a process "
-            "started with KERAS_BACKEND=tensorflow (the default when it is unset).")
-
-
 def versions() -> dict[str, str]:
     """The versions a trace records: this package, Keras, its backend, numpy."""
     import importlib
