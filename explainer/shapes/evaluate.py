@@ -6,7 +6,9 @@ Generates every attribute combination (180, held-out pairs included) from the ca
 template, ``--seeds`` images each, at several guidance scales (by default the model card's
 seven, which include the preset's default guidance), 25 steps, the preset's scheduler;
 prints a markdown table of accuracies and writes ``samples.png`` (a grid with the prompt under
-each image) and ``scores.json`` to ``--out``.
+each image) and ``scores.json`` to ``--out``. Then the scene measures (``scene_eval.py``: two
+shapes, what the seed chooses, guidance against variety, attention on two objects), printed
+and written to ``scenes.json``; ``--no-scenes`` skips them.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2, help="images per combination")
     parser.add_argument("--guidance", type=float, nargs="+", default=list(GUIDANCE_SCALES),
                         help="guidance scales to score (the preset's default is always added)")
+    parser.add_argument("--no-scenes", action="store_true",
+                        help="score one shape only (skip the scene measures)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds {args.seeds}: give 1 or more images per combination")
@@ -115,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     images = generate(pipe, grid_attrs, [7], pipe.default_guidance)
     sample_grid(images, [caption(a) for a in grid_attrs]).savefig(out / "samples.png", dpi=80)
     print(table(scores))
+    if not args.no_scenes:
+        from explainer.shapes.scene_eval import evaluate_scenes, scene_tables
+
+        scenes = evaluate_scenes(pipe)
+        (out / "scenes.json").write_text(json.dumps(scenes, indent=2))
+        print()
+        print(scene_tables(scenes))
     return 0
 
 
