@@ -35,14 +35,11 @@ def subset(n: int = 24) -> list[Attributes]:
 def generate(pipe, attrs: list[Attributes], seeds: list[int], guidance: float, num_steps: int = 25,
              batch: int = 64) -> np.ndarray:
     """Images for ``attrs`` x ``seeds`` (attribute-major), in batches."""
+    from explainer.shapes import scene_eval
+
     prompts = [caption(a) for a in attrs for _ in seeds]
     seed_list = [s for _ in attrs for s in seeds]
-    images = []
-    for k in range(0, len(prompts), batch):
-        result = pipe.text_to_image(prompts[k: k + batch], seed=seed_list[k: k + batch],
-                                    num_steps=num_steps, guidance_scale=guidance, keep=())
-        images.append(result.images)
-    return np.concatenate(images)
+    return scene_eval.generate(pipe, prompts, seed_list, guidance, num_steps, batch)[0]
 
 
 def evaluate(pipe, attrs: list[Attributes], seeds: list[int], scales=GUIDANCE_SCALES,

@@ -162,20 +162,20 @@ def attention_two_objects(pipe, scenes: list[Scene], seed: int = 7000) -> dict:
 
 
 def evaluate_scenes(pipe, guidance_scales=(1.0, None, 4.0)) -> dict:
-    """Every measure above, as plain numbers (``None`` in the scales: the preset's default)."""
+    """Every measure above, as plain numbers (``None`` in the scales: the preset's default,
+    which must be among them: the seed-choice figures are its images of two open prompts)."""
     default = float(pipe.default_guidance)
     scales = [default if s is None else float(s) for s in guidance_scales]
-    out = {"two_shapes": two_shapes(pipe, two_shape_scenes(), default)}
-    circle, red = open_attributes(pipe, [Phrase(shape="circle"), Phrase(colour="red")],
-                                  guidance=default)
-    out["seed_chooses"] = {"a circle": {n: circle.counts(n) for n in ("colour", "position")},
-                           "a red shape": {"shape": red.counts("shape")}, "seeds": 24}
-    out["guidance"] = {}
+    out = {"two_shapes": two_shapes(pipe, two_shape_scenes(), default), "guidance": {}}
     for s in scales:
-        results = open_attributes(pipe, guidance=s)
-        out["guidance"][str(s)] = {describe([r.phrase]): {"adherence": r.adherence,
-                                                          "variety": r.variety}
-                                   for r in results}
+        results = {r.phrase: r for r in open_attributes(pipe, guidance=s)}
+        out["guidance"][str(s)] = {describe([p]): {"adherence": r.adherence, "variety": r.variety}
+                                   for p, r in results.items()}
+        if s == default:   # "a circle" and "a red shape" are two of OPEN_PHRASES
+            circle, red = results[Phrase(shape="circle")], results[Phrase(colour="red")]
+            out["seed_chooses"] = {
+                "a circle": {n: circle.counts(n) for n in ("colour", "position")},
+                "a red shape": {"shape": red.counts("shape")}, "seeds": len(circle.measured)}
     out["attention"] = attention_two_objects(pipe, two_shape_scenes(48, seed=4100))
     return out
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from explainer.shapes.dataset import Attributes
-from explainer.shapes.scenes import ATTRIBUTES, Phrase
+from explainer.shapes.scenes import ATTRIBUTES, Phrase, dilated
 from explainer.shapes.scorer import FOREGROUND, measure
 
 MIN_AREA = 12            # px: a region smaller than this is a speck, not a shape
@@ -102,9 +102,7 @@ def measure_scene(image: np.ndarray) -> list[Attributes]:
     image = np.asarray(image)
     found = []
     for mask in regions(image):
-        grown = mask.copy()           # keep the anti-aliased rim (below FOREGROUND) with it
-        for dy, dx in itertools.product((-1, 0, 1), repeat=2):
-            grown |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
+        grown = dilated(mask, 1)      # keep the anti-aliased rim (below FOREGROUND) with it
         found.append(measure(np.where(grown[..., None], image, 0).astype(np.uint8)))
     return found             # a region has >= MIN_AREA foreground pixels: never measured None
 

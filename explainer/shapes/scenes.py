@@ -155,13 +155,18 @@ def draw_scene(scene: Scene, rng: np.random.Generator | int | None = None) -> np
 
 def _near(a: np.ndarray, b: np.ndarray, gap: int) -> bool:
     """Whether two masks come closer than ``gap`` px (Chebyshev distance)."""
-    rows = np.zeros_like(a)
-    for d in range(-(gap - 1), gap):          # a square of side 2·gap − 1: rows, then columns
-        rows |= np.roll(a, d, axis=1)
-    grown = np.zeros_like(a)
-    for d in range(-(gap - 1), gap):
+    return bool((dilated(a, gap - 1) & b).any())
+
+
+def dilated(mask: np.ndarray, reach: int) -> np.ndarray:
+    """``mask`` grown by ``reach`` px in every direction (a square of side 2·reach + 1)."""
+    rows = np.zeros_like(mask)
+    for d in range(-reach, reach + 1):                          # along rows, then columns
+        rows |= np.roll(mask, d, axis=1)
+    grown = np.zeros_like(mask)
+    for d in range(-reach, reach + 1):
         grown |= np.roll(rows, d, axis=0)
-    return bool((grown & b).any())
+    return grown
 
 
 class SceneDataset:
