@@ -196,7 +196,7 @@ PLAN = """
 import json
 import numpy as np
 from explainer.models import backend
-from explainer.models.configs import TextEncoderConfig, UNetConfig
+from explainer.models.configs import PRESETS
 from explainer.models.text_encoder import TextEncoder
 
 encoder = TextEncoder(PRESETS["tiny-shapes"].text)
