@@ -3,6 +3,9 @@
     python -m explainer.shapes.train --out DIR            # the full run (~62 min on 2 cores)
     python -m explainer.shapes.train --out DIR --quick    # a few steps of each, for CI
     python -m explainer.shapes.train --out DIR --resume   # continue from DIR/checkpoints
+    python -m explainer.shapes.train --out DIR --init-from assets/tiny-shapes
+                                                # tiny-shapes 2: every network trained on from
+                                                # tiny-shapes 1's weights, on scenes
     python -m explainer.shapes.train --out DIR --vae-steps 1300 --steps 1800
                                                 # under an hour (54 min), a weaker model: see
                                                 # assets/tiny-shapes/MODEL_CARD.md
@@ -259,14 +262,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-from", metavar="DIR",
                         help="fine-tune the VAE of this tiny-shapes folder instead of training "
                              "one from scratch (the shipped model's recipe)")
+    parser.add_argument("--init-from", metavar="DIR",
+                        help="start every network from this tiny-shapes folder: its VAE "
+                             "fine-tuned (as --vae-from), its text encoder and UNet trained on "
+                             "from their weights (tiny-shapes 2's recipe)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     for flag, value in (("--steps", args.steps), ("--vae-steps", args.vae_steps)):
         if value is not None and value < 1:
             parser.error(f"{flag} {value}: give 1 or more steps (leave it out for the full run)")
-    if args.vae_from and not (Path(args.vae_from) / "vae").is_dir():
-        parser.error(f"--vae-from {args.vae_from}: no vae/ folder there; give a tiny-shapes "
-                     "folder such as assets/tiny-shapes")
+    if args.vae_from and args.init_from:
+        parser.error("--init-from already fine-tunes that folder's VAE: give --init-from or "
+                     "--vae-from, not both")
+    for flag, folder, parts in (("--vae-from", args.vae_from, ("vae",)),
+                                ("--init-from", args.init_from, ("vae", "text_encoder", "unet"))):
+        missing = [p for p in parts if folder and not (Path(folder) / p).is_dir()]
+        if missing:
+            parser.error(f"{flag} {folder}: no {missing[0]}/ folder there; give a tiny-shapes "
+                         "folder such as assets/tiny-shapes")
+    vae_from = args.vae_from or args.init_from
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 or AMX; on an AVX2 CPU
     # (AMD EPYC 7003) it measured 1.4x faster per step with oneDNN on.
@@ -280,17 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     from explainer.models.vae import VAE
     from explainer.weights.writer import save_models
 
-    cfg = config_from(args.quick, args.seed, args.steps, args.vae_steps, args.vae_from)
+    cfg = config_from(args.quick, args.seed, args.steps, args.vae_steps, vae_from)
     out = Path(args.out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     preset = PRESETS["tiny-shapes"]
     times, started = {}, time.perf_counter()
 
-    if args.vae_from:
+    start = None
+    if vae_from:
         from explainer.weights import load_models
 
-        vae = load_models(args.vae_from, config=preset).vae
+        start = load_models(vae_from, config=preset)
+        vae = start.vae
     else:
         vae = VAE(preset.vae, name="vae")
     vae_losses = train_vae(vae, cfg, out / "checkpoints" / "vae.npz", args.resume, not args.quiet)
@@ -300,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
 
     text_encoder = TextEncoder(preset.text, name="text_encoder")
     unet = UNet(preset.unet, name="unet")
+    if args.init_from:                             # trained further from a tiny-shapes' weights
+        for target, source in ((text_encoder, start.text_encoder), (unet, start.unet)):
+            for to, fro in zip(target.weights, source.weights, strict=True):
+                to.assign(fro)
+    del start
     losses = train_diffusion(text_encoder, unet, vae, default_tokenizer(), cfg,
                              out / "checkpoints" / "diffusion.npz", args.resume, not args.quiet)
     times["total_s"] = time.perf_counter() - started
@@ -308,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"command": " ".join(["python -m explainer.shapes.train", *sys.argv[1:]])
               if argv is None else "python -m explainer.shapes.train " + " ".join(argv),
               "config": cfg.__dict__, "scaling_factor": scale, "vae_from": args.vae_from,
+              "init_from": args.init_from,
               "backend": versions(), "cpu": _cpu(),
               "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
               "vae_loss_last_100": _tail_mean(vae_losses),
