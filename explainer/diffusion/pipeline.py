@@ -276,10 +276,26 @@ class Pipeline:
                            capture_attention)
         return self._finish(run.trace, x_0)
 
-    def inpaint(self, image, mask, prompt, strength: float = 1.0, **kwargs) -> Result:
+    def inpaint(self, image, mask, prompt, strength: float = 1.0, paste_back: bool = True,
+                **kwargs) -> Result:
         """Repaint where ``mask`` is white/1; the rest is blended back in at every step, so
-        ordinary (4-channel) SD v1.5 weights inpaint, as diffusers does for them."""
-        return self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
+        ordinary (4-channel) SD v1.5 weights inpaint, as diffusers does for them.
+
+        The blend works on latents, so the kept region comes back through the VAE (its round
+        trip's error, and the repainted region's colours bleed a little across the 8-pixel
+        latent cells). ``paste_back=True`` then puts the input's own pixels back outside the
+        mask, as diffusers' ``VaeImageProcessor.apply_overlay`` does: the kept pixels are the
+        input's exactly. The decoded result before pasting is ``pipe.decode(trace.final_latents)``.
+        """
+        result = self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
+        if not paste_back:
+            return result
+        original = np.round((check_image(image) + 1.0) * 127.5).astype(np.uint8)  # [B, H, W, 3]
+        repaint = check_mask(mask, original.shape) > 0                          # [B, H, W, 1]
+        images = np.where(repaint, result.images, original)
+        result.trace.images = images
+        result.trace.metadata["paste_back"] = True
+        return Result(images, result.trace)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -133,3 +133,10 @@ def test_inpaint_keeps_the_known_region(pipe):
     np.testing.assert_allclose(result.trace.final_latents[:, :, : 16 // f],
                                known[:, :, : 16 // f], atol=1e-6)   # blended back exactly
     assert np.abs(result.trace.final_latents[:, :, 16 // f:] - known[:, :, 16 // f:]).max() > 0.01
+    # pasted back: the kept half is the input's pixels exactly, the repainted half the decode's
+    np.testing.assert_array_equal(result.images[0, :, :16], image[:, :16])
+    decoded = pipe.decode(result.trace.final_latents)
+    np.testing.assert_array_equal(result.images[:, :, 16:], decoded[:, :, 16:])
+    assert result.trace.metadata["paste_back"] and (result.trace.images == result.images).all()
+    plain = pipe.inpaint(image, mask, PROMPT, num_steps=6, scheduler="ddim", paste_back=False)
+    np.testing.assert_array_equal(plain.images, decoded)          # no paste: the decode itself
