@@ -95,15 +95,31 @@ class AttentionMaps:
         k = self.position(which)
         if level is None:
             return self.maps[:, k]
-        if level not in self.levels:
-            raise ValueError(f"no level {level!r}; this run has {sorted(self.levels)}")
-        return self.levels[level][:, k]
+        return self.levels[self._level(level)][:, k]
 
     def token(self, which, steps=None, level: str | None = None) -> np.ndarray:
         """One token's map summed over ``steps`` (all by default): float32 ``[h, w]``."""
         per_step = self.over_steps(which, level)
         chosen = per_step if steps is None else per_step[np.asarray(steps, dtype=int)]
         return chosen.sum(axis=0)
+
+    def relative(self, which, steps=None, level: str | None = None) -> np.ndarray:
+        """One token's map over ``steps`` as a multiple of the uniform share: at each pixel,
+        the token's attention divided by that pixel's total over the 77 positions / 77.
+        float32 ``[h, w]``; 1 = read as much as an average token, 4 = four times that. A fixed
+        scale across tokens, steps and prompts (a min-to-max stretch makes every map look
+        alike, a word that is hardly read included)."""
+        k = self.position(which)
+        per_step = self.maps if level is None else self.levels[self._level(level)]
+        chosen = per_step if steps is None else per_step[np.asarray(steps, dtype=int)]
+        summed = chosen.astype(np.float64).sum(axis=0)                        # [77, h, w]
+        uniform = summed.sum(axis=0) / summed.shape[0]                         # [h, w]
+        return (summed[k] / np.maximum(uniform, 1e-12)).astype(np.float32)
+
+    def _level(self, level: str) -> str:
+        if level not in self.levels:
+            raise ValueError(f"no level {level!r}; this run has {sorted(self.levels)}")
+        return level
 
     def shares(self, steps=None) -> np.ndarray:
         """Each position's share of all the attention (summed over pixels and ``steps``):

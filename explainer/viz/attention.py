@@ -11,9 +11,12 @@ plots upsample one token's map to the image and lay it over the final picture:
 |                                        | attention explorer's callback                      |
 | ``attention_shares(trace)``            | each position's share of all attention, per step   |
 
-Each map is stretched from its own minimum to its maximum (so a faint token still shows where
-it looks); the title gives its share of all the attention, which says how much it is read at
-all. Under the heat, the picture is shown dimmed and grey.
+Every map is drawn against the uniform share (``AttentionMaps.relative``): at each pixel, the
+token's attention over what an average token gets there (1/77 of the pixel's total). One fixed,
+logarithmic colour scale for every token, step and prompt: white is uniform, red is read more
+(up to ``RANGE`` times), blue less. A min-to-max stretch would light up "a" and "the" as brightly
+as the shape word. The title gives the token's share of all the attention (uniform: 1.3 %).
+Under the heat, the picture is shown dimmed and grey.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import numpy as np
 from explainer.explore.attention_maps import START, AttentionMaps
 from explainer.viz.figure import new_figure
 
-HEAT = "inferno"
+HEAT = "RdBu_r"     # blue: read less than an average token; white: uniform; red: more
+RANGE = 8.0         # the colour scale runs from 1/RANGE to RANGE times the uniform share
 
 
 def default_words(maps: AttentionMaps) -> list:
@@ -57,22 +61,39 @@ def _steps(n: int, steps) -> list:
     return [None if s is None else int(s) % n for s in chosen]
 
 
-def overlay(ax, picture, values, title: str | None = None, alpha: float = 0.6) -> None:
-    """Draw ``values`` ``[h, w]`` (stretched from its min to its max) over ``picture``
-    ``[H, W, 3]``, which is shown dimmed and grey so the heat stays readable."""
-    size = picture.shape[:2] if picture is not None else (8 * values.shape[0], 8 * values.shape[1])
-    heat = AttentionMaps.upsampled(values, size)
-    low, high = float(heat.min()), float(heat.max())
-    heat = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
+def uniform_norm():
+    """The colour scale of every map: logarithmic, 1/RANGE .. RANGE times the uniform share."""
+    from matplotlib.colors import LogNorm
+
+    return LogNorm(vmin=1.0 / RANGE, vmax=RANGE, clip=True)
+
+
+def uniform_colorbar(fig, im, ax, shrink: float = 0.8):
+    """A colour bar in multiples of the uniform share: 1/8, 1/4, ..., 4, 8."""
+    ticks = [2.0 ** k for k in range(-3, 4)]
+    bar = fig.colorbar(im, ax=ax, shrink=shrink, ticks=ticks, label="x uniform share")
+    bar.ax.set_yticklabels([f"1/{round(1 / t)}" if t < 1 else f"{t:g}" for t in ticks])
+    bar.ax.minorticks_off()
+    return bar
+
+
+def overlay(ax, picture, ratio, title: str | None = None, alpha: float = 0.6):
+    """Draw ``ratio`` ``[h, w]`` (a map as a multiple of the uniform share,
+    ``AttentionMaps.relative``) over ``picture`` ``[H, W, 3]``, which is shown dimmed and grey
+    so the heat stays readable. Returns the heat's AxesImage (for a colour bar)."""
+    size = picture.shape[:2] if picture is not None else (8 * ratio.shape[0], 8 * ratio.shape[1])
+    heat = AttentionMaps.upsampled(ratio, size)
     if picture is not None:
         grey = np.asarray(picture, np.float32).mean(axis=-1)
         ax.imshow(grey, cmap="gray", vmin=0, vmax=255 * 1.6, interpolation="nearest")
-    ax.imshow(heat, cmap=HEAT, vmin=0, vmax=1, alpha=alpha if picture is not None else 1.0,
-              interpolation="nearest")  # already smooth at the picture's resolution
+    im = ax.imshow(np.maximum(heat, 1e-6), cmap=HEAT, norm=uniform_norm(),
+                   alpha=alpha if picture is not None else 1.0,
+                   interpolation="nearest")  # already smooth at the picture's resolution
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=8)
+    return im
 
 
 def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 1.1):
@@ -88,14 +109,15 @@ def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 
         chosen = None if step is None else [step]
         shares = maps.shares(chosen)
         for c, word in enumerate(words):
-            values = maps.token(word, steps=chosen)
+            ratio = maps.relative(word, steps=chosen)
             title = f"{_label(maps, word)} {shares[maps.position(word)]:.1%}" if r == 0 else \
                 f"{shares[maps.position(word)]:.1%}"
-            overlay(axes[r, c], picture, values, title)
+            im = overlay(axes[r, c], picture, ratio, title)
         where = "all steps" if step is None else f"step {step} t={trace.steps[step].timestep:g}"
         axes[r, 0].set_ylabel(where, fontsize=8)
-    fig.suptitle(f"cross-attention over the picture: {maps.tokens.prompt!r} (each map "
-                 "stretched min to max; % = share of all attention)", fontsize=9)
+    uniform_colorbar(fig, im, axes, shrink=0.6)
+    fig.suptitle(f"cross-attention over the picture: {maps.tokens.prompt!r} (red: read more "
+                 "than an average token, blue: less; % = share of all attention)", fontsize=9)
     return fig
 
 
@@ -106,16 +128,17 @@ def render_attention(trace, step=None, word=START, image: int = 0, level: str | 
     maps = AttentionMaps(trace, image)
     n = len(trace.steps)
     chosen = None if step is None else _steps(n, [step])
-    values = maps.token(word, steps=chosen, level=level)                       # [h, w]
+    ratio = maps.relative(word, steps=chosen, level=level)                    # [h, w]
     share = maps.shares(chosen)[maps.position(word)]
     fig, axes = new_figure(1, 2, width=2 * size + 0.6, height=size + 0.7, layout="constrained")
-    overlay(axes[0, 0], _picture(trace, image), values, "over the final picture")
-    im = axes[0, 1].imshow(values, cmap=HEAT, interpolation="nearest")
+    overlay(axes[0, 0], _picture(trace, image), ratio, "over the final picture")
+    im = axes[0, 1].imshow(np.maximum(ratio, 1e-6), cmap=HEAT, norm=uniform_norm(),
+                           interpolation="nearest")
     axes[0, 1].set_xticks([])
     axes[0, 1].set_yticks([])
-    axes[0, 1].set_title(f"latent grid {values.shape[0]}x{values.shape[1]}"
+    axes[0, 1].set_title(f"latent grid {ratio.shape[0]}x{ratio.shape[1]}"
                          + (f", level {level}" if level else ""), fontsize=8)
-    fig.colorbar(im, ax=axes[0, 1], shrink=0.8)
+    uniform_colorbar(fig, im, axes[0, 1], shrink=0.8)
     when = "all steps" if step is None else f"step {chosen[0]} (t={trace.steps[chosen[0]].timestep:g})"
     fig.suptitle(f"{_label(maps, word)!r} at {when}: {share:.1%} of all attention", fontsize=9)
     return fig

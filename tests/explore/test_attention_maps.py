@@ -153,6 +153,16 @@ def test_lookups_by_word(tiny_pipe):
     assert np.allclose(maps.token("red", steps=[1]), trace["steps.1.cross_attention"][0, 3])
     assert maps.over_steps("circle", level="4x4").shape == (len(trace.steps), 8, 8)
     assert np.isclose(maps.shares().sum(), 1.0)
+    # against the uniform share: the 77 positions' ratios average to 1 at every pixel, and one
+    # token's ratio is its map over the pixel's total / 77 (7 layers x 3 steps per pixel)
+    ratios = np.stack([maps.relative(k, steps=[0, 2]) for k in range(77)])
+    np.testing.assert_allclose(ratios.mean(axis=0), 1.0, rtol=1e-5)
+    total = trace.stack("cross_attention")[[0, 2], 0].sum(axis=(0, 1))          # [h, w]
+    np.testing.assert_allclose(maps.relative("red", steps=[0, 2]),
+                               maps.token("red", steps=[0, 2]) / (total / 77), rtol=1e-5)
+    assert maps.relative("circle", level="4x4").shape == (8, 8)
+    with pytest.raises(ValueError, match="no level"):
+        maps.relative("circle", level="3x3")
     with pytest.raises(ValueError, match="not a token of the prompt"):
         maps.position("blue")
     with pytest.raises(ValueError, match="capture_attention=True"):
