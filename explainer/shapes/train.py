@@ -1,14 +1,18 @@
 """Train tiny-shapes: the VAE, then the text encoder and UNet together. A laptop CPU is enough.
 
-    python -m explainer.shapes.train --out DIR            # the full run (~62 min on 2 cores)
+    python -m explainer.shapes.train --out DIR --init-from TINY_SHAPES_1
+                                                # the shipped tiny-shapes 2's recipe: every
+                                                # network trained on from tiny-shapes 1's
+                                                # weights, on scenes (~55 min on 2 cores)
+    python -m explainer.shapes.train --out DIR --init-from assets/tiny-shapes
+                                                # train on from the shipped weights
+    python -m explainer.shapes.train --out DIR            # everything from scratch, on scenes
+                                                # (~80 min; a much weaker model: MODEL_CARD.md)
     python -m explainer.shapes.train --out DIR --quick    # a few steps of each, for CI
     python -m explainer.shapes.train --out DIR --resume   # continue from DIR/checkpoints
-    python -m explainer.shapes.train --out DIR --init-from assets/tiny-shapes
-                                                # tiny-shapes 2: every network trained on from
-                                                # tiny-shapes 1's weights, on scenes
-    python -m explainer.shapes.train --out DIR --vae-steps 1300 --steps 1800
-                                                # under an hour (54 min), a weaker model: see
-                                                # assets/tiny-shapes/MODEL_CARD.md
+
+tiny-shapes 1 (one shape per image, every attribute stated) was trained by this command at
+commit 7a51474 (62 min); assets/tiny-shapes/MODEL_CARD.md has both stages.
 
 Same classes as SD v1.5, same objective (Rombach et al. 2022; Ho et al. 2020):
 
@@ -261,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vae-steps", type=int, help="VAE steps (default: the full run's)")
     parser.add_argument("--vae-from", metavar="DIR",
                         help="fine-tune the VAE of this tiny-shapes folder instead of training "
-                             "one from scratch (the shipped model's recipe)")
+                             "one from scratch (the text encoder and UNet start new)")
     parser.add_argument("--init-from", metavar="DIR",
                         help="start every network from this tiny-shapes folder: its VAE "
                              "fine-tuned (as --vae-from), its text encoder and UNet trained on "

@@ -91,15 +91,16 @@ def test_attention_plots_and_explorer(pair):
 
 def test_the_maps_mean_something(tiny_pipe):
     """The issue's measure on all 90 one-large-shape prompts: the colour and shape words'
-    maps (summed over steps, top 20 %) overlap the drawn shape with IoU >= 0.4 on average, and
-    beat the start token (which under the causal mask knows nothing of the prompt) by >= 0.15.
-    Measured on this CPU: colour 0.375, shape 0.500, start 0.150. This guards the shipped
-    weights, not the recipe: two retrains scored a mean of 0.319 and 0.295 (MODEL_CARD.md)."""
+    maps (summed over steps, top 20 %) overlap the drawn shape with IoU >= 0.55 on average, and
+    beat the start token (which under the causal mask knows nothing of the prompt) by >= 0.4.
+    Measured for tiny-shapes 2 on an AMD EPYC 7003: colour 0.62, shape 0.63, start 0.11 (each
+    ± 0.01-0.02 standard error; tiny-shapes 1 scored 0.375, 0.500, 0.150). This guards the
+    shipped weights, not the recipe (MODEL_CARD.md)."""
     attrs = large_shapes()
     assert len(attrs) == 90
     g = measure_grounding(tiny_pipe, attrs)
-    assert g.words >= 0.4
-    assert g.words - g.start >= 0.15
+    assert g.words >= 0.55
+    assert g.words - g.start >= 0.4
     assert g.shape > g.start and g.colour > g.start
 
 
