@@ -71,10 +71,11 @@ def test_subset_rescores_as_published(rescored, scale):
 
 def test_guidance_matters(rescored):
     # Published, 300 images per scale: the default beats no guidance (scale 1) by more than
-    # 2 standard errors of the difference, and too much guidance (7.5) wrecks the pictures.
+    # 2 standard errors of the difference, and too much guidance (7.5) wrecks the pictures:
+    # more than 30 points lost (tiny-shapes 2: 100 % -> 59.7 %; tiny-shapes 1 lost 85 points).
     all_four = {s: PUBLISHED[str(s)]["seen"]["all"] for s in SCALES}
     se = math.sqrt(sum(all_four[s] * (1 - all_four[s]) / 300 for s in (DEFAULT, 1.0)))
     assert all_four[DEFAULT] - all_four[1.0] > 2 * se, all_four
-    assert all_four[DEFAULT] - all_four[7.5] > 0.5, all_four
-    # re-measured on the subset, the collapse at 7.5 must show as clearly
-    assert rescored[str(DEFAULT)]["seen"]["all"] - rescored["7.5"]["seen"]["all"] > 0.5, rescored
+    assert all_four[DEFAULT] - all_four[7.5] > 0.3, all_four
+    # re-measured on the subset (24 images: 100 % -> 50 % here), the loss at 7.5 must show too
+    assert rescored[str(DEFAULT)]["seen"]["all"] - rescored["7.5"]["seen"]["all"] > 0.3, rescored
