@@ -36,20 +36,25 @@ from explainer.shapes.scorer import score
 ATTRIBUTES = ("colour", "size", "shape", "position")
 
 
-def parse_caption(text: str) -> Attributes:
-    """The ``Attributes`` a tiny-shapes caption asks for: exactly one shape, colour, size
-    word and position phrase must appear in it (any template, any synonym)."""
-    if not isinstance(text, str):
-        raise TypeError(f"expected a caption string, got {type(text).__name__}")
+def _named(text: str) -> dict[str, list[str]]:
+    """Every value of each attribute that ``text`` names (any synonym of ``dataset.py``)."""
     words = set(re.findall(r"[a-z]+", text.lower()))
     phrase = " ".join(re.findall(r"[a-z]+", text.lower()))
-    found = {
+    return {
         "shape": [s for s in SHAPES if s in words],
         "colour": [c for c in COLOURS if c in words],
         "size": [s for s, synonyms in SIZE_WORDS.items() if words & set(synonyms)],
         "position": [p for p, phrases in POSITION_PHRASES.items()
                      if any(re.search(rf"\b{x}\b", phrase) for x in phrases)],
     }
+
+
+def parse_caption(text: str) -> Attributes:
+    """The ``Attributes`` a tiny-shapes caption asks for: exactly one shape, colour, size
+    word and position phrase must appear in it (any template, any synonym)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a caption string, got {type(text).__name__}")
+    found = _named(text)
     unclear = {k: v for k, v in found.items() if len(v) != 1}
     if unclear:
         said = ", ".join(f"{k}: {v or 'none'}" for k, v in unclear.items())
@@ -69,15 +74,7 @@ def parse_phrases(text: str) -> tuple[Phrase, ...]:
                          "'and'")
     phrases = []
     for part in parts:
-        words = set(re.findall(r"[a-z]+", part))
-        phrase = " ".join(re.findall(r"[a-z]+", part))
-        found = {
-            "shape": [s for s in SHAPES if s in words],
-            "colour": [c for c in COLOURS if c in words],
-            "size": [s for s, synonyms in SIZE_WORDS.items() if words & set(synonyms)],
-            "position": [p for p, phrases in POSITION_PHRASES.items()
-                         if any(re.search(rf"\b{x}\b", phrase) for x in phrases)],
-        }
+        found = _named(part)
         unclear = {k: v for k, v in found.items() if len(v) > 1}
         if unclear:
             said = ", ".join(f"{k}: {v}" for k, v in unclear.items())
