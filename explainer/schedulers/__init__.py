@@ -35,6 +35,14 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
     "dpm++2m": DPMSolverPP2MScheduler,
 }
 
+# The names Stable Diffusion users know for a method with an option set -> (method, options)
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "dpm++2m-karras": ("dpm++2m", {"use_karras_sigmas": True}),     # "DPM++ 2M Karras"
+    "euler-karras": ("euler", {"use_karras_sigmas": True}),
+    "lms-karras": ("lms", {"use_karras_sigmas": True}),
+}
+SCHEDULER_NAMES: tuple[str, ...] = (*SCHEDULERS, *VARIANTS)   # every name make_scheduler takes
+
 # diffusers' class names (a scheduler_config.json's "_class_name") -> our classes
 DIFFUSERS_CLASSES: dict[str, type[Scheduler]] = {cls.diffusers_name: cls
                                                  for cls in SCHEDULERS.values()}
@@ -42,7 +50,8 @@ DIFFUSERS_CLASSES: dict[str, type[Scheduler]] = {cls.diffusers_name: cls
 
 def make_scheduler(name_or_class_name: str, folder_config: dict | None = None,
                    **options) -> Scheduler:
-    """A scheduler by our name ("euler") or diffusers' class name ("EulerDiscreteScheduler").
+    """A scheduler by our name ("euler"), a variant's ("dpm++2m-karras": DPM++ 2M with Karras
+    σs) or diffusers' class name ("EulerDiscreteScheduler").
 
     ``folder_config`` (a model folder's scheduler_config.json, any class) gives the schedule:
     its keys where present, this method's own diffusers defaults otherwise, exactly as
@@ -50,16 +59,21 @@ def make_scheduler(name_or_class_name: str, folder_config: dict | None = None,
     arithmetic in both libraries. ``options`` go to the class (e.g. ``eta=`` for DDIM).
     """
     key = name_or_class_name if isinstance(name_or_class_name, str) else None
+    if key in VARIANTS:
+        key, variant_options = VARIANTS[key]
+        options = {**variant_options, **options}
     cls = SCHEDULERS.get(key) or DIFFUSERS_CLASSES.get(key)
     if cls is None:
         raise ValueError(f"unknown scheduler {name_or_class_name!r}; known names: "
-                         f"{', '.join(SCHEDULERS)} (or diffusers' {', '.join(DIFFUSERS_CLASSES)})")
+                         f"{', '.join(SCHEDULER_NAMES)} (or diffusers' "
+                         f"{', '.join(DIFFUSERS_CLASSES)})")
     return cls.from_config(folder_config or {}, **options)
 
 
 __all__ = [
     "DDIMScheduler", "DIFFUSERS_CLASSES", "DPMSolverPP2MScheduler", "EulerAncestralScheduler",
-    "EulerScheduler", "LMSScheduler", "PNDMScheduler", "SCHEDULERS", "Scheduler",
+    "EulerScheduler", "LMSScheduler", "PNDMScheduler", "SCHEDULERS", "SCHEDULER_NAMES",
+    "Scheduler", "VARIANTS",
     "SchedulerConfig", "SigmaScheduler", "StepOutput", "make_scheduler", "noise_schedule",
     "sigmas_from",
 ]

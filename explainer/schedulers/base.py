@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -126,6 +127,25 @@ def sigmas_from(alpha_bar: np.ndarray) -> np.ndarray:
     return np.sqrt((np.float32(1.0) - alpha_bar) / alpha_bar)
 
 
+def pred_x0_from(prediction_type: str, model_output, x, alpha, sigma) -> np.ndarray:
+    """x̂_0 from the model's output at x = α·x_0 + σ·ε (α² + σ² = 1; DDIM: α = √ᾱ_t),
+    whichever of ε, v = α·ε − σ·x_0 (Salimans & Ho 2022) or x_0 the model predicts."""
+    if prediction_type == "epsilon":
+        return (x - sigma * model_output) / alpha                       # (x − σ·ε)/α
+    if prediction_type == "v_prediction":
+        return alpha * x - sigma * model_output                         # α·x − σ·v
+    return model_output                                                 # "sample"
+
+
+def eps_from(prediction_type: str, model_output, x, alpha, sigma) -> np.ndarray:
+    """ε from the model's output at x = α·x_0 + σ·ε: the same three cases as ``pred_x0_from``."""
+    if prediction_type == "epsilon":
+        return model_output
+    if prediction_type == "v_prediction":
+        return alpha * model_output + sigma * x                         # α·v + σ·x
+    return (x - alpha * model_output) / sigma                           # (x − α·x̂_0)/σ
+
+
 class Scheduler:
     """Base class: ``set_timesteps(n)``, then for t in ``timesteps``: ``step(eps, t, x_t)``.
 
@@ -154,6 +174,18 @@ class Scheduler:
         self.num_steps: int | None = None
         self.timesteps: np.ndarray | None = None
         self._begin_index: int | None = None
+        self._step_index: int | None = None    # steps taken; counted by σ-space methods, DPM
+
+    @property
+    def final_alpha_bar(self) -> np.float32:
+        """ᾱ "before t = 0", which the last DDIM-type step lands on: 1 (``set_alpha_to_one``,
+        a clean x_0) or ᾱ_0 (SD's folder: one training step of noise is left)."""
+        return np.float32(1.0) if self.config.set_alpha_to_one else self.alpha_bar[0]
+
+    @property
+    def label(self) -> str:
+        """The name a learner would give this set-up: ``name``, "-karras" with Karras σs."""
+        return self.name + ("-karras" if getattr(self, "use_karras_sigmas", False) else "")
 
     # -- the loop's interface --------------------------------------------------------------
 
@@ -170,7 +202,7 @@ class Scheduler:
         if not 1 <= num_steps <= T:
             raise ValueError(f"num_steps={num_steps} must be between 1 and "
                              f"num_train_timesteps={T}; 20-50 is typical")
-        timesteps = self._spaced_timesteps(int(num_steps))
+        timesteps, sigmas = self._schedule(int(num_steps))
         if timesteps.min() < 0 or timesteps.max() > T - 1:
             bad = timesteps[(timesteps < 0) | (timesteps > T - 1)][0]
             raise ValueError(
@@ -180,7 +212,10 @@ class Scheduler:
                 "or another timestep_spacing")
         self.num_steps = int(num_steps)
         self.timesteps = timesteps
+        if sigmas is not None:
+            self.sigmas = sigmas
         self._begin_index = None
+        self._step_index = None
         self._reset()
 
     def scale_model_input(self, x_t: np.ndarray, t) -> np.ndarray:
@@ -215,6 +250,30 @@ class Scheduler:
         """Image-to-image starts part-way down: the first step is ``timesteps[begin_index]``."""
         self._begin_index = int(begin_index)
 
+    # -- the step index (σ-space methods and DPM count their steps, as diffusers does) ------
+
+    def _index_for_timestep(self, t) -> int:
+        """Where t is in ``timesteps``: the 2nd match if it repeats (as diffusers, so a run
+        that starts mid-way never skips a σ); a t that is not there is refused."""
+        matches = np.nonzero(self.timesteps == np.asarray(t, dtype=self.timesteps.dtype))[0]
+        if len(matches) == 0:
+            raise ValueError(f"timestep {t} is not one of this scheduler's timesteps "
+                             f"{self.timesteps.tolist()[:5]}...; loop over scheduler.timesteps")
+        return int(matches[1] if len(matches) > 1 else matches[0])
+
+    def _begin_step(self, eps, t, x_t):
+        """Checks shared by the counting steps; returns (eps, x_t, i) for step index i."""
+        eps, x_t = self._check_ready(eps, x_t)
+        self._init_step_index(t)
+        self._check_in_order(t, self._step_index)
+        return eps, x_t, self._step_index
+
+    def _init_step_index(self, t) -> None:
+        """At a run's first call: t's index, or the begin index image-to-image set."""
+        if self._step_index is None:
+            self._step_index = (self._index_for_timestep(t) if self._begin_index is None
+                                else self._begin_index)
+
     # -- configs ---------------------------------------------------------------------------
 
     @classmethod
@@ -222,8 +281,12 @@ class Scheduler:
         """Like diffusers' ``from_config``: the dict's keys where given (a ``scheduler_config
         .json``, or another scheduler's config), this method's diffusers defaults otherwise.
 
-        Keys this method does not take are ignored, as are keys a diffusers config lists under
-        ``_use_default_values``; a value whose arithmetic is not ported raises ValueError.
+        Keys a diffusers config lists under ``_use_default_values`` are not carried over; a
+        value whose arithmetic is not ported raises ValueError. Keys this method does not
+        read are named in a ``UserWarning`` (the learner sees what had no effect), except,
+        in a config written for another method (its ``_class_name``), the keys that method
+        or another scheduler here reads: a folder's PNDM config leaves ``skip_prk_steps`` to
+        PNDM when Euler is built from it, as diffusers' compatible schedulers do.
         """
         defaulted = set(config.get("_use_default_values", ()))
         given = {k: v for k, v in config.items() if k not in defaulted and not k.startswith("_")}
@@ -231,6 +294,13 @@ class Scheduler:
             if key in given and not any(_same(given[key], a) for a in allowed):
                 raise ValueError(f"{cls.__name__} does not support {key}={given[key]!r} "
                                  f"(supported: {', '.join(repr(a) for a in allowed)})")
+        unused = sorted(set(given) - cls._reads())
+        if config.get("_class_name", cls.diffusers_name) != cls.diffusers_name:
+            known = set().union(*(sub._reads() for sub in _all_subclasses(Scheduler)))
+            unused = [key for key in unused if key not in known]
+        if unused:
+            warnings.warn(f"{cls.__name__} does not read {', '.join(unused)} from the config "
+                          "given; they have no effect on it", UserWarning, stacklevel=2)
         values = {**cls.diffusers_defaults,
                   **{k: v for k, v in given.items() if k in cls.diffusers_defaults}}
         for key in cls.options():
@@ -243,6 +313,11 @@ class Scheduler:
         """Constructor arguments that are not config fields (e.g. DDIM's ``eta``)."""
         return ()
 
+    @classmethod
+    def _reads(cls) -> set[str]:
+        """Every config key this method reads or checks."""
+        return set(cls.diffusers_defaults) | set(cls.only_supported) | set(cls.options())
+
     def get_config(self) -> dict:
         """The keys this method takes, with diffusers' names (plus its options, e.g. eta):
         ``from_config(get_config())`` rebuilds it, in this library or in diffusers."""
@@ -252,7 +327,9 @@ class Scheduler:
 
     # -- for subclasses --------------------------------------------------------------------
 
-    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
+    def _schedule(self, num_steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(timesteps, σ at each step and the final σ) for a run; None for methods that
+        do not step in σ."""
         raise NotImplementedError
 
     def _reset(self) -> None:
@@ -280,6 +357,17 @@ class Scheduler:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.config})"
+
+
+def _all_subclasses(cls) -> list[type]:
+    return [cls] + [c for sub in cls.__subclasses__() for c in _all_subclasses(sub)]
+
+
+def _check_option(owner: str, key: str, value, allowed) -> None:
+    """A constructor option (Karras σs, final σ, ...) must be one of the ported values."""
+    if not any(_same(value, a) for a in allowed):
+        raise ValueError(f"{owner} does not support {key}={value!r} "
+                         f"(supported: {', '.join(repr(a) for a in allowed)})")
 
 
 def _as_f32(x) -> np.ndarray:

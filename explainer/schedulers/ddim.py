@@ -30,7 +30,8 @@ import numbers
 import numpy as np
 
 from explainer.schedulers.base import (Scheduler, SchedulerConfig, StepOutput, _as_f32,
-                                       _check_timestep)
+                                       _check_timestep, eps_from, pred_x0_from)
+from explainer.schedulers.timesteps import spaced_timesteps
 
 
 class DDIMScheduler(Scheduler):
@@ -50,9 +51,6 @@ class DDIMScheduler(Scheduler):
         if not isinstance(eta, numbers.Real) or isinstance(eta, bool) or not 0.0 <= eta:
             raise ValueError(f"eta={eta!r} must be a number >= 0 (0: DDIM, 1: DDPM-like noise)")
         self.eta = float(eta)
-        # ᾱ "before t = 0", used by the last step:
-        self.final_alpha_bar = (np.float32(1.0) if self.config.set_alpha_to_one
-                                else self.alpha_bar[0])
 
     @classmethod
     def options(cls):
@@ -62,14 +60,8 @@ class DDIMScheduler(Scheduler):
     def stochastic(self) -> bool:
         return self.eta > 0
 
-    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
-        T, spacing = self.config.num_train_timesteps, self.config.timestep_spacing
-        if spacing == "linspace":                                           # 999, ..., 0
-            return np.linspace(0, T - 1, num_steps).round()[::-1].astype(np.int64)
-        if spacing == "leading":                                            # 981, ..., 1 (+offset)
-            timesteps = (np.arange(0, num_steps) * (T // num_steps)).round()[::-1].astype(np.int64)
-            return timesteps + self.config.steps_offset
-        return np.round(np.arange(T, 0, -T / num_steps)).astype(np.int64) - 1  # 999, ...
+    def _schedule(self, num_steps: int):
+        return spaced_timesteps(self.config, num_steps).astype(np.int64), None
 
     def step(self, eps, t, x_t, noise=None) -> StepOutput:
         """x_t -> x_{t−Δ}. ``eps`` is the model output (ε, or v / x_0 per prediction_type);
@@ -81,8 +73,10 @@ class DDIMScheduler(Scheduler):
         alpha_bar_prev = self.alpha_bar[t_prev] if t_prev >= 0 else self.final_alpha_bar
         beta_bar_t = np.float32(1.0) - alpha_bar_t                          # 1 − ᾱ_t
 
-        pred_x0, eps = _pred_x0_and_eps(self.config.prediction_type, model_output, x_t,
-                                        alpha_bar_t, beta_bar_t)           # x̂_0, ε  [B, ...]
+        alpha, sigma = np.sqrt(alpha_bar_t), np.sqrt(beta_bar_t)           # x_t = α·x_0 + σ·ε
+        kind = self.config.prediction_type
+        pred_x0 = pred_x0_from(kind, model_output, x_t, alpha, sigma)       # x̂_0  [B, ...]
+        eps = eps_from(kind, model_output, x_t, alpha, sigma)               # ε    [B, ...]
         if self.config.clip_sample:
             r = self.config.clip_sample_range
             pred_x0 = np.clip(pred_x0, -r, r)
@@ -105,18 +99,4 @@ class DDIMScheduler(Scheduler):
                             alpha_bar_prev=float(alpha_bar_prev), eta=self.eta,
                             sigma_t=float(sigma_t))
         return StepOutput(prev_sample, pred_x0, coefficients)
-
-
-def _pred_x0_and_eps(prediction_type, model_output, x_t, alpha_bar_t, beta_bar_t):
-    """(x̂_0, ε) from the model output, whichever of ε, v or x_0 it predicts."""
-    if prediction_type == "epsilon":
-        eps = model_output
-        pred_x0 = (x_t - np.sqrt(beta_bar_t) * eps) / np.sqrt(alpha_bar_t)
-    elif prediction_type == "sample":
-        pred_x0 = model_output
-        eps = (x_t - np.sqrt(alpha_bar_t) * pred_x0) / np.sqrt(beta_bar_t)
-    else:                                                # v = √ᾱ·ε − √(1−ᾱ)·x_0 (Salimans & Ho)
-        pred_x0 = np.sqrt(alpha_bar_t) * x_t - np.sqrt(beta_bar_t) * model_output
-        eps = np.sqrt(alpha_bar_t) * model_output + np.sqrt(beta_bar_t) * x_t
-    return pred_x0, eps
 

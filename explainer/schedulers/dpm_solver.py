@@ -22,14 +22,15 @@ approximates the data prediction x̂_0 as linear in λ using the previous step's
 | ``D0``, ``D1``     | D_0, D_1      | x̂_0 and its finite difference in λ                   |
 | ``phi``            | φ             | α_t · (e^{−h} − 1)                                    |
 
-The update (first order at the first and the last step, second order in between):
+The update (first order at the first and, with a final σ of 0, the last step; second order
+in between):
 
     1st order (DDIM):   x_t = (σ_t/σ_s) · x_s − φ · x̂_0
     2nd order:          D_0 = m0,   D_1 = (m0 − m1) / r
                         x_t = (σ_t/σ_s) · x_s − φ · D_0 − ½ · φ · D_1
 
-Only these defaults are ported; other options (3rd order, SDE variants, Karras σs, ...) are
-refused by ``from_config`` with a ValueError.
+Karras σs, a final σ of σ_0 and ``lower_order_final`` are ported as options; others (3rd
+order, SDE variants, ...) are refused by ``from_config`` with a ValueError.
 """
 
 from __future__ import annotations
@@ -37,11 +38,20 @@ from __future__ import annotations
 import numpy as np
 
 from explainer.schedulers.base import (Scheduler, SchedulerConfig, StepOutput, _as_f32,
-                                       _per_sample, sigmas_from)
+                                       _check_option, _per_sample, pred_x0_from, sigmas_from)
+from explainer.schedulers.sigma_scheduler import FINAL_SIGMAS, sigma_grid
+from explainer.schedulers.timesteps import (karras_sigmas, sigmas_at, spaced_timesteps,
+                                            timesteps_at)
 
 
 class DPMSolverPP2MScheduler(Scheduler):
-    """Lu et al.'s DPM-Solver++(2M) (diffusers' DPMSolverMultistepScheduler, defaults)."""
+    """Lu et al.'s DPM-Solver++(2M) (diffusers' DPMSolverMultistepScheduler).
+
+    Options as diffusers names them: ``use_karras_sigmas`` (Karras et al.'s σ ramp over the
+    whole training range, timesteps rounded: "DPM++ 2M Karras"), ``final_sigmas_type``
+    ("zero": the last step lands on σ = 0; "sigma_min": on σ_0), ``lower_order_final``
+    (first order at the last step of runs under 15 steps; always with a final σ of 0).
+    """
 
     name = "dpm++2m"
     diffusers_name = "DPMSolverMultistepScheduler"
@@ -52,62 +62,59 @@ class DPMSolverPP2MScheduler(Scheduler):
         "trained_betas": (None,), "solver_order": (2,), "thresholding": (False,),
         "algorithm_type": ("dpmsolver++", "deis"),      # diffusers maps "deis" to dpmsolver++
         "solver_type": ("midpoint", "logrho", "bh1", "bh2"),  # ... and these to midpoint
-        "lower_order_final": (True,), "euler_at_final": (False,),
-        "use_karras_sigmas": (False, None), "use_exponential_sigmas": (False, None),
-        "use_beta_sigmas": (False, None), "use_lu_lambdas": (False, None),
-        "use_flow_sigmas": (False, None), "final_sigmas_type": ("zero",),
+        "euler_at_final": (False,),
+        "use_exponential_sigmas": (False, None), "use_beta_sigmas": (False, None),
+        "use_lu_lambdas": (False, None), "use_flow_sigmas": (False, None),
         "lambda_min_clipped": (-float("inf"),), "variance_type": (None,),
         "rescale_betas_zero_snr": (False,), "use_dynamic_shifting": (False,)}
     solver_order = 2
 
-    def __init__(self, config: SchedulerConfig | None = None):
+    def __init__(self, config: SchedulerConfig | None = None, use_karras_sigmas: bool = False,
+                 final_sigmas_type: str = "zero", lower_order_final: bool = True):
         super().__init__(config)
-        self.sigmas = sigmas_from(self.alpha_bar)                          # σ̃ [T] until set
+        name = type(self).__name__
+        _check_option(name, "use_karras_sigmas", use_karras_sigmas, (False, None, True))
+        _check_option(name, "final_sigmas_type", final_sigmas_type, FINAL_SIGMAS)
+        _check_option(name, "lower_order_final", lower_order_final, (True, False))
+        self.use_karras_sigmas = bool(use_karras_sigmas)
+        self.final_sigmas_type = final_sigmas_type
+        self.lower_order_final = lower_order_final
+        self.sigmas = sigma_grid(sigmas_from(self.alpha_bar)[::-1], self.alpha_bar, "zero")
         self._reset()
 
-    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
-        """diffusers' DPM spacing: num_steps + 1 points, the last (t = 0) dropped."""
-        T, spacing = self.config.num_train_timesteps, self.config.timestep_spacing
-        last_timestep = T                                   # (lambda_min_clipped = −inf)
-        if spacing == "linspace":
-            return (np.linspace(0, last_timestep - 1, num_steps + 1).round()[::-1][:-1]
-                    .astype(np.int64))
-        if spacing == "leading":
-            step_ratio = last_timestep // (num_steps + 1)
-            if step_ratio == 0:
-                raise ValueError(f"'leading' spacing needs num_steps + 1 <= {T} for DPM-Solver, "
-                                 f"got num_steps={num_steps}; use fewer steps or 'linspace'")
-            timesteps = (np.arange(0, num_steps + 1) * step_ratio).round()[::-1][:-1]
-            return timesteps.astype(np.int64) + self.config.steps_offset
-        step_ratio = T / num_steps
-        return np.arange(last_timestep, 0, -step_ratio).round().astype(np.int64) - 1
+    @classmethod
+    def options(cls):
+        return ("use_karras_sigmas", "final_sigmas_type", "lower_order_final")
+
+    def _schedule(self, num_steps: int):
+        """diffusers' DPM timesteps (num_steps + 1 points, the last, t = 0, dropped) and σs;
+        with Karras σs, the ramp spans every training σ and t is rounded (not for cosine β)."""
+        train_sigmas = sigmas_from(self.alpha_bar)                         # σ_t  [T]
+        if self.use_karras_sigmas:
+            sigmas = karras_sigmas(train_sigmas[-1], train_sigmas[0], num_steps)
+            timesteps = timesteps_at(sigmas, train_sigmas)
+            if self.config.beta_schedule != "squaredcos_cap_v2":
+                timesteps = timesteps.round()
+        else:                                            # (lambda_min_clipped = −inf)
+            timesteps = spaced_timesteps(self.config, num_steps, one_more=True)
+            sigmas = sigmas_at(timesteps, train_sigmas)
+        return (timesteps.astype(np.int64),
+                sigma_grid(sigmas, self.alpha_bar, self.final_sigmas_type))  # [n + 1]
 
     def _reset(self) -> None:
-        if self.timesteps is not None:
-            sigmas = sigmas_from(self.alpha_bar)                           # σ̃ at t = 0..T-1
-            sigmas = np.interp(self.timesteps, np.arange(0, len(sigmas)), sigmas)
-            self.sigmas = np.concatenate([sigmas, [0.0]]).astype(np.float32)  # [n + 1]
         self.model_outputs: list[np.ndarray | None] = [None] * self.solver_order  # m1, m0
         self.lower_order_nums = 0              # steps taken so far, up to solver_order
-        self._step_index: int | None = None
 
     def step(self, eps, t, x_t, noise=None) -> StepOutput:
         """x_s -> x_t (``noise`` is ignored: DPM-Solver++ is deterministic)."""
-        model_output, x_s = self._check_ready(eps, x_t)
-        if self._step_index is None:
-            self._step_index = (self._index_for_timestep(t) if self._begin_index is None
-                                else self._begin_index)
-        i = self._step_index
-        self._check_in_order(t, i)
-        last_step = i == len(self.timesteps) - 1                           # (final σ = 0)
+        model_output, x_s, i = self._begin_step(eps, t, x_t)
+        last_step = i == len(self.timesteps) - 1
+        first_order_final = last_step and (self.final_sigmas_type == "zero" or (
+            self.lower_order_final and len(self.timesteps) < 15))
 
         alpha_s, sigma_s = _alpha_sigma(self.sigmas[i])                    # α_s, σ_s
-        if self.config.prediction_type == "epsilon":
-            pred_x0 = (x_s - sigma_s * model_output) / alpha_s             # x̂_0 = (x − σε)/α
-        elif self.config.prediction_type == "v_prediction":
-            pred_x0 = alpha_s * x_s - sigma_s * model_output
-        else:                                                              # "sample"
-            pred_x0 = model_output
+        pred_x0 = pred_x0_from(self.config.prediction_type, model_output, x_s,
+                               alpha_s, sigma_s)                           # x̂_0 = (x − σε)/α
         self.model_outputs = self.model_outputs[1:] + [pred_x0]           # [m1, m0]
 
         alpha_t, sigma_t = _alpha_sigma(self.sigmas[i + 1])                # α_t, σ_t
@@ -119,7 +126,7 @@ class DPMSolverPP2MScheduler(Scheduler):
         coefficients = dict(t=float(t), alpha_s=float(alpha_s), sigma_s=float(sigma_s),
                             alpha_t=float(alpha_t), sigma_t=float(sigma_t),
                             lambda_s=float(lambda_s), lambda_t=float(lambda_t), h=float(h))
-        if self.lower_order_nums < 1 or last_step:                         # 1st order
+        if self.lower_order_nums < 1 or first_order_final:                 # 1st order
             prev_sample = (sigma_t / sigma_s) * x_s - phi * pred_x0
             coefficients["order"] = 1.0
         else:                                                              # 2nd order (2M)
@@ -144,14 +151,6 @@ class DPMSolverPP2MScheduler(Scheduler):
         indices = self._noise_indices(t)
         alpha, sigma = _alpha_sigma(_per_sample(self.sigmas[indices], x0.ndim))
         return alpha * x0 + sigma * noise
-
-    def _index_for_timestep(self, t) -> int:
-        """Where t is in ``timesteps``: the 2nd match if repeated, the last step if absent
-        (as diffusers; ``step`` then refuses a t that is not ``timesteps[i]``)."""
-        matches = np.nonzero(self.timesteps == np.asarray(t).astype(np.int64))[0]
-        if len(matches) == 0:
-            return len(self.timesteps) - 1
-        return int(matches[1] if len(matches) > 1 else matches[0])
 
 
 def _alpha_sigma(sigma):

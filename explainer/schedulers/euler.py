@@ -1,7 +1,7 @@
 """Euler: the first-order ODE solver of Karras, Aittala, Aila & Laine 2022 ("Elucidating the
 Design Space of Diffusion-Based Generative Models", Algorithm 1 without the 2nd-order
-correction and with S_churn = 0). A port of diffusers' ``EulerDiscreteScheduler`` with its
-default options (linear σ interpolation, no Karras σs, final σ = 0).
+correction and with S_churn = 0). A port of diffusers' ``EulerDiscreteScheduler`` (linear σ
+interpolation; Karras σs and a final σ of σ_0 as options, see sigma_scheduler.py).
 
 It works in σ-space, x = x_0 + σ·ε (x = x_t / √ᾱ_t, see base.py), where the probability-flow
 ODE is dx/dσ = (x − x̂_0(x, σ)) / σ = ε, and takes one Euler step per timestep.
@@ -41,9 +41,10 @@ class EulerScheduler(SigmaScheduler):
                               beta_schedule="linear", prediction_type="epsilon",
                               timestep_spacing="linspace", steps_offset=0)
     only_supported = {"trained_betas": (None,), "interpolation_type": ("linear",),
-                      "use_karras_sigmas": (False, None), "use_exponential_sigmas": (False, None),
-                      "use_beta_sigmas": (False, None), "timestep_type": ("discrete",),
-                      "rescale_betas_zero_snr": (False,), "final_sigmas_type": ("zero",)}
+                      "use_exponential_sigmas": (False, None), "use_beta_sigmas": (False, None),
+                      "sigma_min": (None,), "sigma_max": (None,), "timestep_type": ("discrete",),
+                      "rescale_betas_zero_snr": (False,)}
+    final_sigmas = ("zero", "sigma_min")
 
     def step(self, eps, t, x_t, noise=None) -> StepOutput:
         """x_i -> x_{i+1} (``noise`` is ignored: with S_churn = 0 Euler is deterministic)."""

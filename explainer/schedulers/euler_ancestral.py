@@ -44,6 +44,7 @@ class EulerAncestralScheduler(SigmaScheduler):
                               timestep_spacing="linspace", steps_offset=0)
     only_supported = {"trained_betas": (None,), "rescale_betas_zero_snr": (False,)}
     prediction_types = ("epsilon", "v_prediction")
+    supports_karras = False                          # (diffusers' class has no such key)
     stochastic = True
 
     def step(self, eps, t, x_t, noise=None) -> StepOutput:

@@ -45,8 +45,8 @@ class LMSScheduler(SigmaScheduler):
     diffusers_defaults = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02,
                               beta_schedule="linear", prediction_type="epsilon",
                               timestep_spacing="linspace", steps_offset=0)
-    only_supported = {"trained_betas": (None,), "use_karras_sigmas": (False, None),
-                      "use_exponential_sigmas": (False, None), "use_beta_sigmas": (False, None)}
+    only_supported = {"trained_betas": (None,), "use_exponential_sigmas": (False, None),
+                      "use_beta_sigmas": (False, None)}
     max_order = 4
 
     def _reset(self) -> None:

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.schedulers.base import Scheduler, SchedulerConfig, StepOutput, _check_timestep
+from explainer.schedulers.base import (Scheduler, SchedulerConfig, StepOutput, _check_timestep,
+                                       eps_from, pred_x0_from)
+from explainer.schedulers.timesteps import spaced_timesteps
 
 
 class PNDMScheduler(Scheduler):
@@ -54,18 +56,11 @@ class PNDMScheduler(Scheduler):
 
     def __init__(self, config: SchedulerConfig | None = None):
         super().__init__(config)
-        self.final_alpha_bar = (np.float32(1.0) if self.config.set_alpha_to_one
-                                else self.alpha_bar[0])
         self._reset()
 
-    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
-        T, spacing = self.config.num_train_timesteps, self.config.timestep_spacing
-        if spacing == "linspace":                               # ascending here: 0, ..., 999
-            ts = np.linspace(0, T - 1, num_steps).round().astype(np.int64)
-        elif spacing == "leading":
-            ts = (np.arange(0, num_steps) * (T // num_steps)).round() + self.config.steps_offset
-        else:
-            ts = np.round(np.arange(T, 0, -T / num_steps))[::-1].astype(np.int64) - 1
+    def _schedule(self, num_steps: int):
+        T = self.config.num_train_timesteps
+        ts = spaced_timesteps(self.config, num_steps)[::-1].astype(np.int64)  # ascending here
         if self.config.skip_prk_steps:                          # t_0, t_1, t_1, t_2, ...
             prk = np.array([], dtype=np.int64)                  # (the 2nd timestep twice)
             plms = np.concatenate([ts[:-1], ts[-2:-1], ts[-1:]])[::-1]
@@ -77,7 +72,7 @@ class PNDMScheduler(Scheduler):
             prk = ts[-self.pndm_order:].repeat(2) + np.tile([0, half], self.pndm_order)
             prk = prk[:-1].repeat(2)[1:-1][::-1]
             plms = ts[:-3][::-1]
-        return np.concatenate([prk, plms]).astype(np.int64)
+        return np.concatenate([prk, plms]).astype(np.int64), None
 
     def _reset(self) -> None:
         self.counter = 0                       # calls to step() so far in this run
@@ -143,13 +138,13 @@ class PNDMScheduler(Scheduler):
         alpha_bar_prev = self.alpha_bar[t_prev] if t_prev >= 0 else self.final_alpha_bar
         beta_bar_t = np.float32(1.0) - alpha_bar_t                         # 1 − ᾱ_t
         beta_bar_prev = np.float32(1.0) - alpha_bar_prev                   # 1 − ᾱ_{t−δ}
-        if self.config.prediction_type == "v_prediction":                  # v -> ε
-            eps_prime = np.sqrt(alpha_bar_t) * eps_prime + np.sqrt(beta_bar_t) * x_t
+        alpha, sigma = np.sqrt(alpha_bar_t), np.sqrt(beta_bar_t)          # x_t = α·x_0 + σ·ε
+        eps_prime = eps_from(self.config.prediction_type, eps_prime, x_t, alpha, sigma)  # v -> ε
         x_coeff = np.sqrt(alpha_bar_prev / alpha_bar_t)                    # √(ᾱ_{t−δ}/ᾱ_t)
         eps_denom = (alpha_bar_t * np.sqrt(beta_bar_prev)                  # D
                      + np.sqrt(alpha_bar_t * beta_bar_t * alpha_bar_prev))
         prev_sample = x_coeff * x_t - (alpha_bar_prev - alpha_bar_t) * eps_prime / eps_denom
-        pred_x0 = (x_t - np.sqrt(beta_bar_t) * eps_prime) / np.sqrt(alpha_bar_t)  # x̂_0
+        pred_x0 = pred_x0_from("epsilon", eps_prime, x_t, alpha, sigma)      # x̂_0
         coefficients = dict(t=float(t), t_prev=float(t_prev), alpha_bar_t=float(alpha_bar_t),
                             alpha_bar_prev=float(alpha_bar_prev), **extra)
         return StepOutput(prev_sample, pred_x0, coefficients)

@@ -5,15 +5,20 @@ Karras et al. (2022) write the forward process divided by √ᾱ_t:
     x_t/√ᾱ_t = x_0 + σ_t·ε,      σ_t = √((1 − ᾱ_t)/ᾱ_t)
 
 so the sampler integrates an ODE in σ from σ_max down to 0. The symbols are base.py's table;
-this base adds the σ grid (``sigmas``, one more entry than ``timesteps``: the final σ = 0),
-the input scaling x_t/√(σ²+1), and the step index the methods count.
+this base adds the σ grid (``sigmas``, one more entry than ``timesteps``: the final σ, 0 by
+default), optionally Karras's spacing of it (timesteps.py), and the input scaling x_t/√(σ²+1).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from explainer.schedulers.base import Scheduler, SchedulerConfig, _as_f32, _per_sample, sigmas_from
+from explainer.schedulers.base import (Scheduler, SchedulerConfig, _as_f32, _check_option,
+                                       _per_sample, pred_x0_from, sigmas_from)
+from explainer.schedulers.timesteps import (karras_sigmas, sigmas_at, spaced_timesteps,
+                                            timesteps_at)
+
+FINAL_SIGMAS = ("zero", "sigma_min")
 
 
 class SigmaScheduler(Scheduler):
@@ -22,14 +27,32 @@ class SigmaScheduler(Scheduler):
 
     As in diffusers, their timesteps are float32 ("linspace" spacing gives fractional t, e.g.
     832.5, which the UNet takes as is and σ is interpolated at), ``sigmas`` has one more entry
-    than ``timesteps`` (the final σ = 0), and the step index counts calls to ``step``.
+    than ``timesteps`` (the final σ), and the step index counts calls to ``step``. Before
+    ``set_timesteps``, ``sigmas`` holds every training σ, descending, then 0 ([T + 1]).
+
+    ``use_karras_sigmas=True`` spaces the run's σs by Karras et al.'s ρ = 7 ramp between the
+    spacing's first and last σ and calls the UNet at the matching fractional timesteps.
+    ``final_sigmas_type="sigma_min"`` ends the run at σ_0 instead of 0 (Euler only).
     """
 
-    def __init__(self, config: SchedulerConfig | None = None):
+    supports_karras = True
+    final_sigmas = ("zero",)                # the final σ types this method takes
+
+    def __init__(self, config: SchedulerConfig | None = None, use_karras_sigmas: bool = False,
+                 final_sigmas_type: str = "zero"):
         super().__init__(config)
-        sigmas = sigmas_from(self.alpha_bar)                                # σ_t  [T]
-        self.sigmas = np.concatenate([sigmas[::-1], [0.0]]).astype(np.float32)  # σ_max ... 0
-        self._step_index: int | None = None
+        name = type(self).__name__
+        _check_option(name, "use_karras_sigmas", use_karras_sigmas,
+                      (False, None, True) if self.supports_karras else (False, None))
+        _check_option(name, "final_sigmas_type", final_sigmas_type, self.final_sigmas)
+        self.use_karras_sigmas = bool(use_karras_sigmas)
+        self.final_sigmas_type = final_sigmas_type
+        self.sigmas = sigma_grid(sigmas_from(self.alpha_bar)[::-1], self.alpha_bar, "zero")
+
+    @classmethod
+    def options(cls):
+        return (("use_karras_sigmas",) if cls.supports_karras else ()) + (
+            ("final_sigmas_type",) if len(cls.final_sigmas) > 1 else ())
 
     @property
     def init_noise_sigma(self) -> float:
@@ -39,30 +62,22 @@ class SigmaScheduler(Scheduler):
             return float(sigma_max)
         return float(np.sqrt(sigma_max * sigma_max + np.float32(1.0)))
 
-    def _spaced_timesteps(self, num_steps: int) -> np.ndarray:
-        """The float32 timesteps of diffusers' Euler, Euler ancestral and LMS schedulers."""
-        T, spacing = self.config.num_train_timesteps, self.config.timestep_spacing
-        if spacing == "linspace":                                          # 999 ... 0, fractional
-            return np.linspace(0, T - 1, num_steps, dtype=np.float32)[::-1].copy()
-        if spacing == "leading":                                           # 981, 961, ... + offset
-            step_ratio = T // num_steps
-            timesteps = (np.arange(0, num_steps) * step_ratio).round()[::-1].astype(np.float32)
-            return timesteps + np.float32(self.config.steps_offset)
-        step_ratio = T / num_steps                                         # trailing: 999, ...
-        return np.arange(T, 0, -step_ratio).round().astype(np.float32) - np.float32(1)
-
-    def _reset(self) -> None:
-        sigmas = sigmas_from(self.alpha_bar)                                # σ at t = 0..T-1
-        sigmas = np.interp(self.timesteps, np.arange(0, len(sigmas)), sigmas)  # σ(t_i)  [n]
-        self.sigmas = np.concatenate([sigmas, [0.0]]).astype(np.float32)  # [n + 1], σ_n = 0
-        self._step_index = None
+    def _schedule(self, num_steps: int):
+        """The float32 timesteps and σs of diffusers' Euler, Euler ancestral and LMS."""
+        timesteps = spaced_timesteps(self.config, num_steps, fractional=True).astype(np.float32)
+        train_sigmas = sigmas_from(self.alpha_bar)                          # σ_t  [T]
+        sigmas = sigmas_at(timesteps, train_sigmas)                         # σ(t_i)  [n]
+        if self.use_karras_sigmas:                       # same ends, Karras's ramp between
+            sigmas = karras_sigmas(sigmas[0], sigmas[-1], num_steps)
+            timesteps = timesteps_at(sigmas, train_sigmas)
+        return (timesteps.astype(np.float32),
+                sigma_grid(sigmas, self.alpha_bar, self.final_sigmas_type))  # [n + 1]
 
     def scale_model_input(self, x_t, t) -> np.ndarray:
         """x_t / √(σ_t² + 1): the UNet was trained on inputs of unit variance."""
         if self.timesteps is None:
             raise RuntimeError(f"call {type(self).__name__}.set_timesteps(num_steps) first")
-        if self._step_index is None:
-            self._init_step_index(t)
+        self._init_step_index(t)
         sigma = self.sigmas[self._step_index]
         return _as_f32(x_t) / np.sqrt(sigma * sigma + np.float32(1.0))
 
@@ -77,33 +92,16 @@ class SigmaScheduler(Scheduler):
         return x0 + noise * sigma
 
     def _pred_x0(self, model_output, x, sigma) -> np.ndarray:
-        """x̂_0 from the model output at noise level σ, whichever of ε, v or x_0 it predicts."""
-        if self.config.prediction_type == "epsilon":
-            return x - sigma * model_output                                # x − σ·ε
-        if self.config.prediction_type == "v_prediction":                  # c_out·v + c_skip·x
-            return (model_output * (-sigma / np.sqrt(sigma * sigma + np.float32(1.0)))
-                    + x / (sigma * sigma + np.float32(1.0)))
-        return model_output                                                # "sample"
-
-    def _init_step_index(self, t) -> None:
-        self._step_index = (self._index_for_timestep(t) if self._begin_index is None
-                            else self._begin_index)
-
-    def _index_for_timestep(self, t) -> int:
-        """Where t is in ``timesteps`` (the 2nd match if it repeats, as diffusers)."""
-        matches = np.nonzero(self.timesteps == np.asarray(t, dtype=self.timesteps.dtype))[0]
-        if len(matches) == 0:
-            raise ValueError(f"timestep {t} is not one of this scheduler's timesteps "
-                             f"{self.timesteps.tolist()[:5]}...; loop over scheduler.timesteps")
-        return int(matches[1] if len(matches) > 1 else matches[0])
-
-    def _begin_step(self, eps, t, x_t):
-        """Checks shared by the σ-space steps; returns (eps, x_t, i) for step index i."""
-        eps, x_t = self._check_ready(eps, x_t)
-        if self._step_index is None:
-            self._init_step_index(t)
-        self._check_in_order(t, self._step_index)
-        return eps, x_t, self._step_index
+        """x̂_0 from the model output at x = x_0 + σ·ε: in base.py's α, σ form, x·α =
+        α·x_0 + (σα)·ε with α = 1/√(σ²+1) (ε: x − σ·ε, up to float32 rounding)."""
+        if self.config.prediction_type == "epsilon":                       # (x − σ·ε)/1
+            return pred_x0_from("epsilon", model_output, x, np.float32(1.0), sigma)
+        alpha = np.float32(1.0) / np.sqrt(sigma * sigma + np.float32(1.0))
+        return pred_x0_from(self.config.prediction_type, model_output, x * alpha, alpha,
+                            sigma * alpha)
 
 
-# -- small helpers ---------------------------------------------------------------------------
+def sigma_grid(sigmas, alpha_bar: np.ndarray, final_sigmas_type: str) -> np.ndarray:
+    """A run's σs followed by its final σ (0, or σ_0 for "sigma_min"), float32 [n + 1]."""
+    final = sigmas_from(alpha_bar[:1])[0] if final_sigmas_type == "sigma_min" else 0.0
+    return np.concatenate([sigmas, [final]]).astype(np.float32)
