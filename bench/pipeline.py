@@ -62,7 +62,7 @@ cfg = PRESETS["sd-v1-5"]
 with created_in({dtype!r} if {low_memory!r} else "float32"):  # as load_pipeline(low_memory=...)
     unet = UNet(cfg.unet)
 models = Models(TextEncoder(cfg.text), unet, VAE(cfg.vae), default_tokenizer(), cfg)
-pipe = Pipeline(models, dict(cfg.scheduler), dtype={dtype!r})
+pipe = Pipeline(models, dtype={dtype!r})
 {timer}
 for name in ("encode_text", "predict_noise", "step", "decode"):
     timed(pipe, name, name)

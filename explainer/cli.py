@@ -18,7 +18,6 @@ shows the traceback).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import shutil
@@ -26,9 +25,6 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-
-PRESET_NAMES = ("tiny-shapes", "sd-v1-5")
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -46,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument("--out", required=True, metavar="DIR" if name == "explain" else
                          "FILE.png", help="the folder to write" if name == "explain" else
                          "the PNG to write (several seeds: FILE-seedN.png each)")
-        run.add_argument("--preset", choices=PRESET_NAMES, default="tiny-shapes",
+        run.add_argument("--preset", choices=_preset_names(), default="tiny-shapes",
                          help="the model (default tiny-shapes, shipped in assets/)")
         run.add_argument("--weights", metavar="DIR", help="a diffusers weights folder "
                          "(required for sd-v1-5)")
@@ -75,11 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("trace", help="a trace.npz written by explain (or Trace.save)")
     rp.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
     dl = sub.add_parser("download", help="download a preset's weights folder")
-    dl.add_argument("preset", choices=["sd-v1-5"], help="the preset to download")
+    dl.add_argument("preset", choices=_downloadable(), help="the preset to download")
     dl.add_argument("--to", required=True, metavar="DIR", help="the folder to fill")
     dl.add_argument("--fp16", action="store_true", help="the fp16 files (half the size)")
     parser.commands = sub.choices  # name -> its parser, whose .error() names the command
     return parser
+
+
+def _downloadable() -> list[str]:
+    from explainer.models.configs import PRESETS
+
+    return sorted(name for name, preset in PRESETS.items() if preset.repo_id)
+
+
+def _preset_names() -> list[str]:
+    from explainer.models.configs import PRESETS
+
+    return sorted(PRESETS)
 
 
 def _tokenize(args) -> int:
@@ -102,16 +110,17 @@ def _download(args) -> int:
 
 
 def _scheduler_names() -> list[str]:
-    from explainer.schedulers import SCHEDULERS
+    from explainer.schedulers import SCHEDULER_NAMES
 
-    return list(SCHEDULERS)
+    return list(SCHEDULER_NAMES)
 
 
 # -- checking arguments (before any model loads; parser.error exits with code 2) -------------
 
 def _check_run(parser, args) -> None:
+    """The library's own input checks (diffusion/inputs.py), their errors as ``parser.error``."""
     from explainer.diffusion.guidance import check_guidance
-    from explainer.diffusion.inputs import MAX_SEED
+    from explainer.diffusion.inputs import check_seeds, check_size, check_steps
     from explainer.models.configs import PRESETS
 
     preset = PRESETS[args.preset]
@@ -131,24 +140,22 @@ def _check_run(parser, args) -> None:
             parser.error(f"--size {args.size!r} is not WxH in pixels, e.g. --size 64x64")
         args.width, args.height = int(found[1]), int(found[2])
         multiple = preset.vae.downscale * preset.unet.downscale   # VAE factor x UNet downsampling
-        if args.width % multiple or args.height % multiple or not args.width or not args.height:
-            parser.error(f"--size {args.size}: width and height must be positive multiples of "
-                         f"{multiple} for {args.preset} (the VAE's factor x the UNet's "
-                         f"downsampling), e.g. --size {multiple * max(1, args.width // multiple)}"
-                         f"x{multiple * max(1, args.height // multiple)}")
-    limit = preset.scheduler.get("num_train_timesteps", 1000)
-    if args.steps is not None and not 1 <= args.steps <= limit:
-        parser.error(f"--steps {args.steps}: use 1 to {limit} (20-50 is typical)")
-    seeds = args.seed if isinstance(args.seed, list) else [args.seed]
-    if any(not 0 <= s <= MAX_SEED for s in seeds):
-        parser.error(f"--seed {' '.join(map(str, seeds))}: seeds are non-negative integers")
+        _checked(parser, f"--size {args.size}", check_size, args.height, args.width, multiple, 0)
+    if args.steps is not None:
+        _checked(parser, f"--steps {args.steps}", check_steps, args.steps,
+                 preset.scheduler.get("num_train_timesteps", 1000))
+    _checked(parser, "--seed " + " ".join(map(str, args.seed if isinstance(args.seed, list)
+                                                 else [args.seed])), check_seeds, args.seed)
     if args.guidance is not None:
-        if not math.isfinite(args.guidance):
-            parser.error(f"--guidance {args.guidance}: give a finite number, e.g. 2 or 7.5")
-        try:
-            check_guidance(args.guidance)
-        except (TypeError, ValueError) as err:
-            parser.error(f"--guidance {args.guidance}: {err}")
+        _checked(parser, f"--guidance {args.guidance}", check_guidance, args.guidance)
+
+
+def _checked(parser, flag: str, check, *values) -> None:
+    """Run one of the library's checks; its message becomes ``explainer: error: FLAG: ...``."""
+    try:
+        check(*values)
+    except (TypeError, ValueError) as err:
+        parser.error(f"{flag}: {err}")
 
 
 def _check_out(parser, out: str, is_file: bool = False) -> Path:

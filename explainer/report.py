@@ -89,11 +89,13 @@ def reproduce_command(metadata: dict, out: str = "report") -> str | None:
     names = {cls.__name__: name for name, cls in SCHEDULERS.items()}
     parts = ["explainer", "explain", metadata["prompts"][0], "--preset",
              metadata.get("preset") or "sd-v1-5"]
-    if metadata.get("preset") != "tiny-shapes" and metadata.get("weights"):
+    if metadata.get("weights") and not metadata.get("weights_shipped"):
         parts += ["--weights", metadata["weights"]]
     parts += ["--seed", str(metadata["seeds"][0]), "--steps", str(metadata["num_steps"]),
               "--guidance", f"{metadata['guidance_scale']:g}"]
-    if metadata.get("scheduler") in names:
+    if metadata.get("scheduler_name"):
+        parts += ["--scheduler", metadata["scheduler_name"]]
+    elif metadata.get("scheduler") in names:          # traces saved before the name was
         parts += ["--scheduler", names[metadata["scheduler"]]]
     negative = (metadata.get("negative_prompts") or [""])[0]
     if negative:

@@ -91,7 +91,7 @@ def test_precision_options_reach_the_run(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--preset", "sd-v2"], "invalid choice: 'sd-v2'"),
-    (["--size", "100x100"], "multiples of 32"),
+    (["--size", "100x100"], "multiple of 32"),
     (["--size", "64"], "not WxH"),
     (["--steps", "-3"], "--steps -3"),
     (["--steps", "0"], "--steps 0"),

@@ -43,7 +43,9 @@ def apply_guidance(eps_uncond: np.ndarray, eps_text: np.ndarray, scale: float,
     axes = tuple(range(1, np.ndim(guided)))
     std_text = np.std(eps_text, axis=axes, keepdims=True)                # [B, 1, 1, 1]
     std_guided = np.std(guided, axis=axes, keepdims=True)
-    rescaled = guided * (std_text / std_guided)
+    # a constant ε̃ (std 0) has no spread to rescale: it is left as it is, not divided by 0
+    ratio = np.divide(std_text, std_guided, out=np.ones_like(std_guided), where=std_guided > 0)
+    rescaled = guided * ratio
     return rescale * rescaled + (1.0 - rescale) * guided
 
 

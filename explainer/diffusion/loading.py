@@ -21,8 +21,6 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
     ``jit_compile`` compiles with XLA: True/False for all networks or e.g. ``{"vae": True}``.
     """
     from explainer.models.precision import Precision, compile_choice
-    import json
-
     from explainer.diffusion.pipeline import Pipeline
     from explainer.models.configs import PRESETS
     from explainer.weights import load_models
@@ -48,10 +46,7 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
         raise ValueError(f"preset {preset!r} needs weights=DIR: its diffusers folder. Get it "
                          f"with `explainer download {preset} --to DIR` on a machine with "
                          "internet access.")
-    models = load_models(weights, variant=variant,
+    models = load_models(weights, variant=variant,               # models.config: resolved
                          config=PRESETS[preset] if preset is not None else None,
                          weight_dtypes=precision.weight_dtypes())
-    scheduler_file = Path(weights) / "scheduler" / "scheduler_config.json"
-    scheduler_config = json.loads(scheduler_file.read_text()) if scheduler_file.is_file() else None
-    return Pipeline(models, scheduler_config, preset=preset, jit_compile=jit_compile,
-                    dtype=precision)
+    return Pipeline(models, jit_compile=jit_compile, dtype=precision)

@@ -17,6 +17,7 @@ step is recorded in a ``Trace``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,6 +34,7 @@ from explainer.diffusion.inputs import (
     check_steps,
     check_strength,
 )
+from explainer.diffusion.run import Run, check_finite, doubled_batch, run_metadata
 from explainer.diffusion.trace import Trace
 
 
@@ -45,22 +47,41 @@ class Result:
 
 
 class Pipeline:
-    """Stable Diffusion as stages. Build it with ``explainer.load_pipeline``."""
+    """Stable Diffusion as stages. Build it with ``explainer.load_pipeline``.
 
-    def __init__(self, models, scheduler_config: dict | None = None, preset: str | None = None,
-                 jit_compile: bool | dict = False, dtype="float32"):
+    ``config`` is the one resolved ``PipelineConfig`` the loader built (the preset's defaults
+    and the folder's scheduler config); the pipeline reads nothing else. ``scheduler`` is the
+    learner's: set it to change what ``step`` does and what runs use by default. A run given
+    ``scheduler=`` uses that one for itself only (the trace records it).
+    """
+
+    def __init__(self, models, config=None, jit_compile: bool | dict = False, dtype="float32"):
+        from explainer.models.configs import PipelineConfig
         from explainer.models.precision import compile_choice
         from explainer.schedulers import make_scheduler
 
-        self.models = models
+        config = models.config if config is None else config
+        if not isinstance(config, PipelineConfig):
+            raise TypeError(f"config must be a PipelineConfig (explainer.PRESETS[...] or "
+                            f"models.config), got {type(config).__name__}; load_pipeline builds it")
+        self.models, self.config = models, config
         self.tokenizer, self.text_encoder = models.tokenizer, models.text_encoder
         self.unet, self.vae = models.unet, models.vae
-        self.preset, self.jit_compile = preset, compile_choice(jit_compile)
+        self.jit_compile = compile_choice(jit_compile)
         self.set_precision(dtype)
-        # the folder's scheduler/scheduler_config.json, else the model config's (SD v1.5's)
-        self.scheduler_config = dict(scheduler_config or models.config.scheduler)
-        self.scheduler = make_scheduler(self.scheduler_config.get("_class_name", "pndm"),
-                                        self.scheduler_config)
+        self.scheduler = make_scheduler(config.scheduler.get("_class_name", "pndm"),
+                                        config.scheduler)
+
+    @property
+    def preset(self) -> str | None:
+        """The preset's name ("sd-v1-5", "tiny-shapes"), None for a folder loaded on its own."""
+        return self.config.name
+
+    @property
+    def scheduler_config(self) -> dict:
+        """The model's scheduler_config.json (a copy): ``make_scheduler(name, it)`` builds any
+        method on this model's noise schedule."""
+        return dict(self.config.scheduler)
 
     def set_precision(self, dtype="float32") -> None:
         """Compute the UNet in ``dtype`` ("float32", "bfloat16", "float16"; the text encoder and
@@ -93,7 +114,7 @@ class Pipeline:
     def default_guidance(self) -> float:
         """The guidance scale a run uses when none is given: the preset's (tiny-shapes: 2.0,
         measured best), else diffusers' 7.5."""
-        return self._defaults(None, None)[1]
+        return self.config.default_guidance
 
     # -- the stages ----------------------------------------------------------------------------
 
@@ -131,7 +152,7 @@ class Pipeline:
 
     def predict_noise(self, latents, t, uncond_context, context):
         """(ε_θ(x_t, c_∅), ε_θ(x_t, c)) from ONE UNet call on the batch doubled to 2B."""
-        inputs = _doubled(latents, t, uncond_context, context)
+        inputs = doubled_batch(latents, t, uncond_context, context)
         eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile["unet"])(*inputs))
         eps_uncond, eps_text = np.split(eps, 2)                              # [B, h, w, 4] each
         return eps_uncond, eps_text
@@ -139,7 +160,7 @@ class Pipeline:
     def predict_noise_and_attention(self, latents, t, uncond_context, context):
         """As ``predict_noise``, plus the prompt's cross-attention maps (attention_maps.py):
         ``(eps_uncond, eps_text, total [B, 77, h, w], {"RxR": [B, 77, h, w], ...})``."""
-        inputs = _doubled(latents, t, uncond_context, context)
+        inputs = doubled_batch(latents, t, uncond_context, context)
         eps, maps = self.unet.graph("call_with_attention", self.jit_compile["unet"])(*inputs)
         eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
         b, h, w = latents.shape[:3]
@@ -153,7 +174,8 @@ class Pipeline:
         return apply_guidance(eps_uncond, eps_text, scale, rescale)
 
     def step(self, eps, t, latents, noise=None):
-        """One scheduler step: x_t -> x_{t-1}, with x̂_0 and the coefficients used."""
+        """One step of the pipeline's scheduler: x_t -> x_{t-1}, with x̂_0 and the
+        coefficients used."""
         return self.scheduler.step(eps, t, latents, noise=noise)
 
     def decode(self, latents) -> np.ndarray:
@@ -178,30 +200,33 @@ class Pipeline:
 
     def denoise(self, latents, timesteps, context, uncond_context, guidance_scale, trace,
                 seeds, guidance_rescale=0.0, blend=None, progress=False,
-                capture_attention=False) -> np.ndarray:
-        """The loop every run shares: from x_t at ``timesteps[0]`` down to x_0.
+                capture_attention=False, scheduler=None) -> np.ndarray:
+        """The loop every run shares: from x_t at ``timesteps[0]`` down to x_0, with
+        ``scheduler`` (the pipeline's own when None).
 
         ``blend(i, latents) -> latents`` (inpainting) puts the known region back after a step.
         ``capture_attention`` records each step's cross-attention maps in the trace.
         """
+        scheduler = self.scheduler if scheduler is None else scheduler
         steps = timesteps
         if progress:
             from tqdm.auto import tqdm
 
             steps = tqdm(timesteps, desc="denoising")
         for i, t in enumerate(steps):
-            x_in = self.scheduler.scale_model_input(latents, t)                # x_t / √(σ²+1)
+            x_in = scheduler.scale_model_input(latents, t)                     # x_t / √(σ²+1)
             attention = None
             if capture_attention:
                 eps_uncond, eps_text, *attention = self.predict_noise_and_attention(
                     x_in, t, uncond_context, context)
             else:
                 eps_uncond, eps_text = self.predict_noise(x_in, t, uncond_context, context)
-            _check_finite(eps_text, i, t, "the UNet's noise prediction")
+            check_finite(eps_text, i, t, "the UNet's noise prediction with the prompt")
+            check_finite(eps_uncond, i, t, "the UNet's noise prediction without the prompt")
             eps = self.guide(eps_uncond, eps_text, guidance_scale, guidance_rescale)
-            noise = self.step_noise(seeds, i, latents.shape) if self.scheduler.stochastic else None
-            out = self.step(eps, t, latents, noise=noise)                     # x_{t-1}, x̂_0
-            _check_finite(out.prev_sample, i, t, "the scheduler step")
+            noise = self.step_noise(seeds, i, latents.shape) if scheduler.stochastic else None
+            out = scheduler.step(eps, t, latents, noise=noise)                 # x_{t-1}, x̂_0
+            check_finite(out.prev_sample, i, t, "the scheduler step")
             trace.record(i, t, latents, eps_uncond, eps_text, eps, out, attention)
             latents = out.prev_sample if blend is None else blend(i, out.prev_sample)
         return latents
@@ -214,70 +239,40 @@ class Pipeline:
 
         Defaults as diffusers' (50 steps, guidance 7.5, the folder's scheduler, the UNet's
         sample size), or the preset's own (tiny-shapes: 25 steps, guidance 2).
+        ``scheduler``: a name ("euler", "dpm++2m-karras") or a scheduler, for this run only.
         ``capture_attention=True`` also records every step's cross-attention maps
         (``StepRecord.cross_attention``; see attention_maps.py).
         """
-        num_steps, guidance_scale = self._defaults(num_steps, guidance_scale)
         run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
                             guidance_rescale, scheduler, height, width, latents, keep,
                             mode="text-to-image", capture_attention=capture_attention)
-        self.scheduler.set_timesteps(run.num_steps)
-        x_t = run.noise * self.scheduler.init_noise_sigma                      # x_T, scaled
-        x_0 = self.denoise(x_t, self.scheduler.timesteps, run.context, run.uncond_context,
-                           guidance_scale, run.trace, run.seeds, guidance_rescale,
-                           progress=progress, capture_attention=capture_attention)
+        scheduler = run.scheduler
+        scheduler.set_timesteps(run.num_steps)
+        x_t = run.noise * scheduler.init_noise_sigma                           # x_T, scaled
+        x_0 = self.denoise(x_t, scheduler.timesteps, run.context, run.uncond_context,
+                           run.guidance_scale, run.trace, run.seeds, guidance_rescale,
+                           progress=progress, capture_attention=capture_attention,
+                           scheduler=scheduler)
         return self._finish(run.trace, x_0)
 
     def image_to_image(self, image, prompt, strength: float = 0.8, negative_prompt=None,
                        seed=0, num_steps: int | None = None, guidance_scale: float | None = None,
                        guidance_rescale: float = 0.0, scheduler=None, keep=None,
-                       progress: bool = False, mask=None,
-                       capture_attention: bool = False) -> Result:
+                       progress: bool = False, capture_attention: bool = False) -> Result:
         """Start from a noised version of ``image`` instead of pure noise (SDEdit).
 
         ``strength`` in (0, 1] is how far back into the noise the image is pushed: the run
         does the last ``int(num_steps · strength)`` of ``num_steps`` steps.
         """
-        num_steps, guidance_scale = self._defaults(num_steps, guidance_scale)
-        strength = check_strength(strength)
-        pixels = check_image(image)
-        h, w = check_size(pixels.shape[1], pixels.shape[2], self.size_multiple, self.default_size)
-        mode = "inpaint" if mask is not None else "image-to-image"
-        repaint = check_mask(mask, pixels.shape) if mask is not None else None
-        run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
-                            guidance_rescale, scheduler, h, w, None, keep, mode=mode,
-                            batch=pixels.shape[0], strength=strength,
-                            capture_attention=capture_attention)
-        self.scheduler.set_timesteps(run.num_steps)
-        n_run = min(int(run.num_steps * strength), run.num_steps)
-        start = run.num_steps - n_run
-        timesteps = self.scheduler.timesteps[start:]
-        if len(timesteps) == 0:
-            raise ValueError(f"strength={strength} with num_steps={run.num_steps} runs no step; "
-                             "raise strength or num_steps")
-        self.scheduler.set_begin_index(start)
-        x0_known = self._encode_pixels(pixels)                                  # [B, h, w, 4]
-        run.trace.metadata["start_step"] = start
-        if strength == 1.0 and mask is not None:
-            x_t = run.noise * self.scheduler.init_noise_sigma
-        else:
-            x_t = self.scheduler.add_noise(x0_known, run.noise, timesteps[:1])
-        blend = None
-        if repaint is not None:
-            m = repaint[:, :: self.latent_factor, :: self.latent_factor]      # [B, h, w, 1]
+        return self._from_image(image, None, prompt, strength, "image-to-image", negative_prompt,
+                                seed, num_steps, guidance_scale, guidance_rescale, scheduler,
+                                keep, progress, capture_attention)
 
-            def blend(i, x):  # known region <- the input image noised to the next timestep
-                known = x0_known if i + 1 >= len(timesteps) else \
-                    self.scheduler.add_noise(x0_known, run.noise, timesteps[i + 1: i + 2])
-                return m * x + (1.0 - m) * known
-
-        x_0 = self.denoise(x_t, timesteps, run.context, run.uncond_context, guidance_scale,
-                           run.trace, run.seeds, guidance_rescale, blend, progress,
-                           capture_attention)
-        return self._finish(run.trace, x_0)
-
-    def inpaint(self, image, mask, prompt, strength: float = 1.0, paste_back: bool = True,
-                **kwargs) -> Result:
+    def inpaint(self, image, mask, prompt, strength: float = 1.0, negative_prompt=None, seed=0,
+                num_steps: int | None = None, guidance_scale: float | None = None,
+                guidance_rescale: float = 0.0, scheduler=None, keep=None,
+                progress: bool = False, capture_attention: bool = False,
+                paste_back: bool = True) -> Result:
         """Repaint where ``mask`` is white/1; the rest is blended back in at every step, so
         ordinary (4-channel) SD v1.5 weights inpaint, as diffusers does for them.
 
@@ -287,7 +282,9 @@ class Pipeline:
         mask, as diffusers' ``VaeImageProcessor.apply_overlay`` does: the kept pixels are the
         input's exactly. The decoded result before pasting is ``pipe.decode(trace.final_latents)``.
         """
-        result = self.image_to_image(image, prompt, strength=strength, mask=mask, **kwargs)
+        result = self._from_image(image, mask, prompt, strength, "inpaint", negative_prompt,
+                                  seed, num_steps, guidance_scale, guidance_rescale, scheduler,
+                                  keep, progress, capture_attention)
         if not paste_back:
             return result
         original = np.round((check_image(image) + 1.0) * 127.5).astype(np.uint8)  # [B, H, W, 3]
@@ -299,21 +296,65 @@ class Pipeline:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _defaults(self, num_steps, guidance_scale):
-        from explainer.models.configs import PRESETS
+    def _from_image(self, image, mask, prompt, strength, mode, negative_prompt, seed, num_steps,
+                    guidance_scale, guidance_rescale, scheduler, keep, progress,
+                    capture_attention) -> Result:
+        """What image-to-image and inpainting share: x_t from the noised image, then the loop
+        (inpainting blends the kept region back after every step)."""
+        strength = check_strength(strength)
+        pixels = check_image(image)
+        h, w = check_size(pixels.shape[1], pixels.shape[2], self.size_multiple, self.default_size)
+        repaint = check_mask(mask, pixels.shape) if mask is not None else None
+        run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
+                            guidance_rescale, scheduler, h, w, None, keep, mode=mode,
+                            batch=pixels.shape[0], strength=strength,
+                            capture_attention=capture_attention)
+        scheduler = run.scheduler
+        scheduler.set_timesteps(run.num_steps)
+        n_run = min(int(run.num_steps * strength), run.num_steps)
+        start = run.num_steps - n_run
+        timesteps = scheduler.timesteps[start:]
+        if len(timesteps) == 0:
+            raise ValueError(f"strength={strength} with num_steps={run.num_steps} runs no step; "
+                             "raise strength or num_steps")
+        scheduler.set_begin_index(start)
+        x0_known = self._encode_pixels(pixels)                                  # [B, h, w, 4]
+        run.trace.metadata["start_step"] = start
+        if strength == 1.0 and mask is not None:
+            x_t = run.noise * scheduler.init_noise_sigma
+        else:
+            x_t = scheduler.add_noise(x0_known, run.noise, timesteps[:1])
+        blend = None
+        if repaint is not None:
+            m = repaint[:, :: self.latent_factor, :: self.latent_factor]      # [B, h, w, 1]
 
-        preset = PRESETS.get(self.preset)
-        steps = preset.default_steps if preset else 50
-        guidance = preset.default_guidance if preset else 7.5
-        return (steps if num_steps is None else num_steps,
-                guidance if guidance_scale is None else guidance_scale)
+            def blend(i, x):  # known region <- the input image noised to the next timestep
+                known = x0_known if i + 1 >= len(timesteps) else \
+                    scheduler.add_noise(x0_known, run.noise, timesteps[i + 1: i + 2])
+                return m * x + (1.0 - m) * known
+
+        x_0 = self.denoise(x_t, timesteps, run.context, run.uncond_context, run.guidance_scale,
+                           run.trace, run.seeds, guidance_rescale, blend, progress,
+                           capture_attention, scheduler=scheduler)
+        return self._finish(run.trace, x_0)
+
+    def _run_scheduler(self, scheduler):
+        """This run's scheduler: a copy of the pipeline's (None), one built by name on this
+        model's schedule, or the scheduler object given (used as it is)."""
+        from explainer.schedulers import make_scheduler
+
+        if scheduler is None:
+            return copy.deepcopy(self.scheduler)
+        if hasattr(scheduler, "step") and hasattr(scheduler, "set_timesteps"):
+            return scheduler
+        return make_scheduler(scheduler, self.config.scheduler)
 
     def _prepare(self, prompt, negative_prompt, seed, num_steps, guidance_scale,
                  guidance_rescale, scheduler, height, width, latents, keep, mode, batch=None,
                  strength=None, capture_attention=False):
         """Check every input, then tokenize, encode and draw the noise (the cheap stages)."""
-        from explainer.schedulers import make_scheduler
-
+        num_steps = self.config.default_steps if num_steps is None else num_steps
+        guidance_scale = self.config.default_guidance if guidance_scale is None else guidance_scale
         check_guidance(guidance_scale, guidance_rescale)
         check_capture(capture_attention, keep)
         h, w = check_size(height, width, self.size_multiple, self.default_size)
@@ -321,60 +362,20 @@ class Pipeline:
         noise = None if latents is None else check_latents(latents, shape)
         n = noise.shape[0] if noise is not None else batch
         prompts, negatives, seeds = check_batch(prompt, negative_prompt, seed, n)
-        chosen = make_scheduler(scheduler or self.scheduler_config.get("_class_name", "pndm"),
-                                self.scheduler_config) if not hasattr(scheduler, "step") else scheduler
+        chosen = self._run_scheduler(scheduler)
         num_steps = check_steps(num_steps, chosen.config.num_train_timesteps)
-        trace = Trace(keep=keep, metadata=self._metadata(
-            mode, prompts, negatives, seeds, chosen, num_steps, guidance_scale, guidance_rescale,
-            h, w, strength))
-        self.scheduler = chosen
+        trace = Trace(keep=keep, metadata=run_metadata(
+            self, mode, prompts, negatives, seeds, chosen, num_steps, guidance_scale,
+            guidance_rescale, h, w, strength))
         trace.tokens = self.tokenize(prompts)
         trace.context = self.encode_text(trace.tokens)                          # [B, 77, C]
         trace.uncond_context = self.encode_text(negatives)                      # [B, 77, C]
         trace.initial_noise = noise if noise is not None else \
             self.initial_noise(seeds, height=h, width=w)                        # [B, h, w, 4]
-        return _Run(trace, trace.context, trace.uncond_context, trace.initial_noise, seeds,
-                    num_steps)
+        return Run(trace, trace.context, trace.uncond_context, trace.initial_noise, seeds,
+                   num_steps, guidance_scale, chosen)
 
     def _finish(self, trace: Trace, latents) -> Result:
         trace.final_latents = np.asarray(latents, np.float32)
         trace.images = self.decode(latents)
         return Result(trace.images, trace.materialize())
-
-    def _metadata(self, mode, prompts, negatives, seeds, scheduler, num_steps, guidance,
-                  rescale, h, w, strength) -> dict:
-        from explainer.models.backend import versions
-
-        return {"mode": mode, "preset": self.preset, "prompts": prompts,
-                "negative_prompts": negatives, "seeds": seeds,
-                "scheduler": type(scheduler).__name__, "scheduler_config": scheduler.get_config(),
-                "num_steps": num_steps, "guidance_scale": float(guidance), "guidance_rescale":
-                float(rescale), "height": h, "width": w, "strength": strength,
-                "weights": str(self.models.folder) if self.models.folder else None,
-                "precision": self.precision.get_config(), "jit_compile": dict(self.jit_compile),
-                "versions": versions()}
-
-
-@dataclass
-class _Run:
-    trace: Trace
-    context: np.ndarray
-    uncond_context: np.ndarray
-    noise: np.ndarray
-    seeds: list
-    num_steps: int
-
-
-def _doubled(latents, t, uncond_context, context):
-    """The UNet's guidance batch: x_t twice, t for each, then c_∅ and c stacked."""
-    x_in = np.concatenate([latents, latents]).astype(np.float32)             # [2B, h, w, 4]
-    t_in = np.full((x_in.shape[0],), float(t), np.float32)                   # [2B]
-    c_in = np.concatenate([uncond_context, context])                         # [2B, 77, C]
-    return x_in, t_in, c_in
-
-
-def _check_finite(x, i, t, what: str) -> None:
-    if not np.all(np.isfinite(x)):
-        raise FloatingPointError(
-            f"step {i} (t={np.asarray(t).item():g}): {what} contains NaN or inf. Lower guidance_scale, check the "
-            "weights folder, or try float32 if you chose a lower precision.")

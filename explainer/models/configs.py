@@ -108,8 +108,11 @@ SD15_SCHEDULER = {"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_e
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """The three networks of one model, plus where its weights come from."""
+    """One model, resolved: its three networks, its noise schedule (a scheduler_config.json),
+    where its weights come from and a run's defaults. A preset is one; the loader resolves
+    the one a pipeline reads (the folder's configs, the preset's defaults)."""
 
+    name: str | None = None  # the preset's name; None for a folder loaded on its own
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
@@ -124,11 +127,11 @@ class PipelineConfig:
 
 
 PRESETS: dict[str, PipelineConfig] = {
-    "sd-v1-5": PipelineConfig(repo_id="stable-diffusion-v1-5/stable-diffusion-v1-5"),
+    "sd-v1-5": PipelineConfig(name="sd-v1-5", repo_id="stable-diffusion-v1-5/stable-diffusion-v1-5"),
     # Trained by this project on drawn shapes (explainer/shapes/, assets/tiny-shapes/MODEL_CARD.md):
     # 64x64 images, 8x8x4 latents; the real CLIP tokenizer; the SD v1 noise schedule.
     "tiny-shapes": PipelineConfig(
-        text=TextEncoderConfig(width=64, layers=2, heads=4, mlp_width=256),
+        name="tiny-shapes", text=TextEncoderConfig(width=64, layers=2, heads=4, mlp_width=256),
         unet=UNetConfig(block_channels=(64, 128, 128), attention_levels=(True, True, False),
                         layers_per_block=1, heads=(4, 4, 4), context_width=64, norm_groups=16,
                         sample_size=8),

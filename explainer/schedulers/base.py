@@ -175,6 +175,7 @@ class Scheduler:
         self.timesteps: np.ndarray | None = None
         self._begin_index: int | None = None
         self._step_index: int | None = None    # steps taken; counted by σ-space methods, DPM
+        self.ignored_config: dict = {}         # from_config: the given keys this one never read
 
     @property
     def final_alpha_bar(self) -> np.float32:
@@ -282,11 +283,12 @@ class Scheduler:
         .json``, or another scheduler's config), this method's diffusers defaults otherwise.
 
         Keys a diffusers config lists under ``_use_default_values`` are not carried over; a
-        value whose arithmetic is not ported raises ValueError. Keys this method does not
-        read are named in a ``UserWarning`` (the learner sees what had no effect), except,
-        in a config written for another method (its ``_class_name``), the keys that method
-        or another scheduler here reads: a folder's PNDM config leaves ``skip_prk_steps`` to
-        PNDM when Euler is built from it, as diffusers' compatible schedulers do.
+        value whose arithmetic is not ported raises ValueError. Every key this method does
+        not read is named in ``ignored_config``; those that no scheduler here reads (a
+        typo, a newer diffusers option) are also named in a ``UserWarning``, so the learner
+        sees what had no effect. Another method's keys are expected in a folder's config
+        (SD v1.5's PNDM config holds DDIM's ``clip_sample``) and, as diffusers' compatible
+        schedulers treat them, do not warn.
         """
         defaulted = set(config.get("_use_default_values", ()))
         given = {k: v for k, v in config.items() if k not in defaulted and not k.startswith("_")}
@@ -294,19 +296,21 @@ class Scheduler:
             if key in given and not any(_same(given[key], a) for a in allowed):
                 raise ValueError(f"{cls.__name__} does not support {key}={given[key]!r} "
                                  f"(supported: {', '.join(repr(a) for a in allowed)})")
-        unused = sorted(set(given) - cls._reads())
-        if config.get("_class_name", cls.diffusers_name) != cls.diffusers_name:
-            known = set().union(*(sub._reads() for sub in _all_subclasses(Scheduler)))
-            unused = [key for key in unused if key not in known]
-        if unused:
-            warnings.warn(f"{cls.__name__} does not read {', '.join(unused)} from the config "
-                          "given; they have no effect on it", UserWarning, stacklevel=2)
+        ignored = {key: given[key] for key in sorted(set(given) - cls._reads())}
+        known = set().union(*(sub._reads() for sub in _all_subclasses(Scheduler)))
+        unknown = [key for key in ignored if key not in known]
+        if unknown:
+            warnings.warn(f"{cls.__name__} does not read {', '.join(unknown)} from the config "
+                          "given, nor does any scheduler here; they have no effect",
+                          UserWarning, stacklevel=2)
         values = {**cls.diffusers_defaults,
                   **{k: v for k, v in given.items() if k in cls.diffusers_defaults}}
         for key in cls.options():
             if key in given:
                 options.setdefault(key, given[key])
-        return cls(SchedulerConfig(**values), **options)
+        scheduler = cls(SchedulerConfig(**values), **options)
+        scheduler.ignored_config = ignored
+        return scheduler
 
     @classmethod
     def options(cls) -> tuple[str, ...]:

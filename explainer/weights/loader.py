@@ -219,16 +219,25 @@ PARTS = (("text_encoder", "model"), ("unet", "diffusion_pytorch_model"),
          ("vae", "diffusion_pytorch_model"))
 
 
-def read_pipeline_config(folder: Path):
-    """The ``PipelineConfig`` a diffusers folder describes (its three config.json files)."""
+def read_pipeline_config(folder: Path, preset=None):
+    """The ``PipelineConfig`` a diffusers folder describes: its three config.json files and
+    its scheduler/scheduler_config.json, with the preset's name and run defaults (a folder
+    without a scheduler config takes the preset's schedule, else SD v1.5's)."""
+    from dataclasses import replace
+
     from explainer.models.configs import PipelineConfig
-    from explainer.weights.configs import text_encoder_config, unet_config, vae_config
+    from explainer.weights.configs import read_config, text_encoder_config, unet_config, vae_config
 
     for part, _ in PARTS:
         require_dir(folder / part)
-    return PipelineConfig(text=text_encoder_config(folder / "text_encoder" / "config.json"),
-                          unet=unet_config(folder / "unet" / "config.json"),
-                          vae=vae_config(folder / "vae" / "config.json"))
+    resolved = replace(preset if preset is not None else PipelineConfig(),
+                       text=text_encoder_config(folder / "text_encoder" / "config.json"),
+                       unet=unet_config(folder / "unet" / "config.json"),
+                       vae=vae_config(folder / "vae" / "config.json"))
+    scheduler_file = folder / "scheduler" / "scheduler_config.json"
+    if scheduler_file.is_file():
+        resolved = replace(resolved, scheduler=read_config(scheduler_file))
+    return resolved
 
 
 def load_models(folder: str | Path, variant: str | None = None, config=None,
@@ -262,7 +271,7 @@ def load_models(folder: str | Path, variant: str | None = None, config=None,
     if not folder.is_dir():
         raise WeightsError(f"weights folder {folder} does not exist; pass the folder that holds "
                            "unet/, vae/, text_encoder/ (see `explainer download --help`)")
-    found = read_pipeline_config(folder)
+    found = read_pipeline_config(folder, preset=config)
     if config is not None:
         for name in ("text", "unet", "vae"):
             ours, theirs = getattr(config, name), getattr(found, name)

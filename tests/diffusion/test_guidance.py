@@ -47,3 +47,12 @@ def test_bad_types():
         apply_guidance(u, u, 7.5, rescale=2.0)
     with pytest.raises(ValueError, match="same shape"):
         apply_guidance(u, np.zeros((1, 2, 2, 3), np.float32), 7.5)
+
+
+def test_rescale_of_a_constant_prediction_is_guarded():
+    """ε̃ with no spread (std 0) is left as it is: no division by zero, no NaN."""
+    u = np.zeros((2, 2, 2, 4), np.float32)
+    c = np.ones((2, 2, 2, 4), np.float32)                          # ε̃ = s, constant per image
+    out = apply_guidance(u, c, 3.0, rescale=0.7)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out, u + 3.0 * (c - u))

@@ -85,10 +85,15 @@ def test_nan_step_names_the_step(small_folder):
         calls.append(t)
         if len(calls) == 3:
             eps_text = eps_text * np.nan
+        if len(calls) == 5 + 2:                                    # second run, step 1
+            eps_uncond = eps_uncond * np.inf
         return eps_uncond, eps_text
 
     pipe.predict_noise = poisoned
-    with pytest.raises(FloatingPointError, match="step 2 .*noise prediction"):
+    with pytest.raises(FloatingPointError, match="step 2 .*noise prediction with the prompt"):
+        pipe.text_to_image(PROMPT, num_steps=5, scheduler="ddim")
+    calls[:] = [None] * 5                                          # both predictions are checked
+    with pytest.raises(FloatingPointError, match="step 1 .*prediction without the prompt"):
         pipe.text_to_image(PROMPT, num_steps=5, scheduler="ddim")
 
 

@@ -52,8 +52,11 @@ def test_end_to_end_parity_with_diffusers(pipe, small_reference, small_folder, s
 
 
 def test_stage_by_stage_equals_end_to_end(pipe):
+    from explainer.schedulers import make_scheduler
+
     result = pipe.text_to_image(PROMPT, seed=3, num_steps=6, scheduler="ddim", guidance_scale=5.0)
-    # the same run, one public stage at a time
+    # the same run, one public stage at a time, with the learner's own scheduler
+    pipe.scheduler = make_scheduler("ddim", pipe.scheduler_config)
     context = pipe.encode_text(pipe.tokenize(PROMPT))
     uncond = pipe.encode_text(pipe.tokenize(""))
     pipe.scheduler.set_timesteps(6)
@@ -65,6 +68,26 @@ def test_stage_by_stage_equals_end_to_end(pipe):
         latents = pipe.step(eps, t, latents).prev_sample
     np.testing.assert_array_equal(latents, result.trace.final_latents)   # bit for bit
     np.testing.assert_array_equal(pipe.decode(latents), result.images)
+
+
+def test_a_run_leaves_the_pipelines_scheduler_alone(pipe):
+    """scheduler="euler" is that run's: the pipeline's own scheduler (its class, its
+    timesteps) is what it was, and the run's trace records the one it used."""
+    from explainer.schedulers import make_scheduler
+
+    own = make_scheduler("ddim", pipe.scheduler_config)
+    own.set_timesteps(4)
+    pipe.scheduler = own
+    before = own.timesteps.copy()
+    run = pipe.text_to_image(PROMPT, seed=1, num_steps=3, scheduler="dpm++2m-karras")
+    assert pipe.scheduler is own and np.array_equal(own.timesteps, before)
+    assert run.trace.metadata["scheduler"] == "DPMSolverPP2MScheduler"
+    assert run.trace.metadata["scheduler_name"] == "dpm++2m-karras"
+    assert run.trace.metadata["scheduler_config"]["use_karras_sigmas"] is True
+    # with no scheduler given, a run uses (a copy of) the pipeline's: DDIM here
+    default = pipe.text_to_image(PROMPT, seed=1, num_steps=3)
+    assert default.trace.metadata["scheduler"] == "DDIMScheduler"
+    assert np.array_equal(own.timesteps, before)
 
 
 def test_trace_parts_recombine(pipe):

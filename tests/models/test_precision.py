@@ -104,8 +104,7 @@ def test_tiny_shapes_in_bfloat16(tiny_pipe):
 def test_xla_gives_the_same_trace(tiny_pipe):
     """XLA on every network: the same run within float32 round-off (XLA fuses and reorders)."""
     plain = tiny_pipe.text_to_image("a large red circle on the left", seed=4, num_steps=6)
-    compiled = explainer.Pipeline(tiny_pipe.models, tiny_pipe.scheduler_config,
-                                  preset="tiny-shapes", jit_compile=True)
+    compiled = explainer.Pipeline(tiny_pipe.models, tiny_pipe.config, jit_compile=True)
     fast = compiled.text_to_image("a large red circle on the left", seed=4, num_steps=6)
     for name in ("eps_text", "pred_x0", "latents_out"):
         a, b = plain.trace.stack(name), fast.trace.stack(name)

@@ -87,37 +87,37 @@ def test_unported_config_values_are_refused(name, key, value):
         make_scheduler(name, {**SD15, key: value})
 
 
-def test_another_methods_keys_are_left_to_it_and_unknown_keys_are_named():
-    """A folder's PNDM config builds Euler silently (clip_sample, solver_order, ... belong to
-    other methods, as diffusers' compatible schedulers treat them); a key no scheduler here
-    reads is named in a warning, so a learner sees what had no effect."""
+def test_keys_not_read_are_named_and_unknown_ones_warned():
+    """A folder's PNDM config builds Euler without a warning (clip_sample, solver_order, ...
+    belong to other methods, as diffusers' compatible schedulers treat them), and lists them
+    in ``ignored_config``; a key no scheduler here reads is named in a warning too, so a
+    learner sees what had no effect."""
     config = {**SD15, "clip_sample": True, "use_karras_sigmas": False, "solver_order": 3}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ours = make_scheduler("euler", config)
+        make_scheduler("pndm", SD15)                               # SD's own: clip_sample
     assert ours.config.timestep_spacing == "linspace"
+    assert sorted(ours.ignored_config) == ["clip_sample", "set_alpha_to_one", "skip_prk_steps",
+                                           "solver_order"]
     with pytest.warns(UserWarning, match="EulerScheduler does not read "
                                          "dynamic_thresholding_ratio, some_future_key"):
         make_scheduler("euler", {**config, "some_future_key": 3,
                                  "dynamic_thresholding_ratio": 0.995})
 
 
-def test_a_config_for_this_method_names_every_key_it_does_not_read():
-    """diffusers' DPM config (written by save_config) holds keys ours never reads because the
-    values that would use them are refused or absent: they are named, not dropped silently."""
+def test_diffusers_own_config_keys_that_nothing_reads_are_warned():
+    """diffusers' DPM config (as its JSON file holds it) has keys ours never reads, because
+    the values that would use them are refused: they are named, not dropped silently."""
     config = {key: value for key, value in diffusers.DPMSolverMultistepScheduler().config.items()
-              if key != "_use_default_values"}                     # as the JSON file holds it
+              if key != "_use_default_values"}
     with pytest.warns(UserWarning) as caught:
-        make_scheduler("dpm++2m", config)
+        ours = make_scheduler("dpm++2m", config)
     message = str(caught[0].message)
     for key in ("dynamic_thresholding_ratio", "sample_max_value", "flow_shift"):
-        assert key in message
+        assert key in message and key in ours.ignored_config
     for key in ("use_karras_sigmas", "lower_order_final", "beta_schedule", "solver_order"):
-        assert key not in message                                  # read or checked
-    with pytest.warns(UserWarning, match="DDIMScheduler does not read skip_prk_steps"):
-        make_scheduler("ddim", {"_class_name": "DDIMScheduler", "skip_prk_steps": True})
-    with pytest.warns(UserWarning, match="does not read clip_sample"):
-        make_scheduler("euler", {"clip_sample": True})             # no class name: yours
+        assert key not in message and key not in ours.ignored_config   # read or checked
 
 
 def test_bad_config_values_name_the_key():

@@ -211,3 +211,31 @@ def test_download_lists_exactly_the_needed_files():
         import explainer
 
         explainer.download("no-such-preset", to="/tmp/x")
+
+
+def test_one_resolved_config_from_folder_and_preset(folder):
+    """load_models resolves the PipelineConfig a pipeline reads: the folder's networks and
+    scheduler_config.json, the preset's name and run defaults (diffusers' 50 / 7.5 without)."""
+    from dataclasses import replace
+
+    from explainer.diffusion.pipeline import Pipeline
+
+    schedule = {"_class_name": "EulerDiscreteScheduler", "beta_start": 0.001, "beta_end": 0.02,
+                "beta_schedule": "linear", "num_train_timesteps": 1000}
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(schedule))
+    models = load_models(folder)
+    config = models.config
+    assert config.name is None and config.default_steps == 50 and config.default_guidance == 7.5
+    assert config.scheduler == schedule and config.unet.block_channels == (32, 64)
+    pipe = Pipeline(models)
+    assert type(pipe.scheduler).__name__ == "EulerScheduler" and pipe.preset is None
+    assert pipe.scheduler.config.beta_start == 0.001
+    # a preset gives its name and defaults; a folder without a scheduler config, its schedule
+    (folder / "scheduler" / "scheduler_config.json").unlink()
+    preset = replace(PRESETS["tiny-shapes"], text=config.text, unet=config.unet, vae=config.vae)
+    resolved = load_models(folder, config=preset).config
+    assert (resolved.name, resolved.default_steps, resolved.default_guidance) == (
+        "tiny-shapes", 25, 2.0)
+    assert resolved.scheduler == PRESETS["tiny-shapes"].scheduler
+    with pytest.raises(TypeError, match="PipelineConfig"):
+        Pipeline(models, dict(schedule))                           # the old call, refused
