@@ -134,16 +134,14 @@ def other_attention_kernel(pipe, run, s: dict) -> dict:
 
     chosen = backend.fused_attention()
     reference = run().images.astype(int)
-    backend.FUSED_ATTENTION = not chosen
-    for network in (pipe.text_encoder, pipe.unet, pipe.vae):
-        network.forget_compiled()  # trace again with the other kernel
+    backend.set_fused_attention(not chosen)  # the next calls trace with the other kernel
     try:
         seconds = timed(run, s["repeats"])
         differs = int(np.abs(run().images.astype(int) - reference).max())
     finally:
-        backend.FUSED_ATTENTION = None
+        backend.set_fused_attention(None)
         for network in (pipe.text_encoder, pipe.unet, pipe.vae):
-            network.forget_compiled()
+            network.forget_compiled()  # free the other kernel's programs
     return {"attention kernel": "fused" if chosen else "written out",
             "20 steps, other kernel": seconds, "other kernel, max pixel difference": differs}
 

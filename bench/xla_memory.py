@@ -30,7 +30,7 @@ def shown(n: int) -> str:
 
 def build(preset: str, dtype: str, low_memory: bool):
     """The three networks of a preset's configs, with zero weights (nothing is read)."""
-    from explainer.models.backend import weights_to_be_loaded
+    from explainer.models.block import weights_to_be_loaded
     from explainer.models.configs import PRESETS
     from explainer.models.precision import Precision, created_in
     from explainer.models.text_encoder import TextEncoder

@@ -14,11 +14,9 @@ Importing the package is cheap: Keras and its backend load only when a network i
 """
 
 import importlib
-import os
 
-# Keras 3 runs on TensorFlow unless KERAS_BACKEND says otherwise (graph mode on CPU, oneDNN on).
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
+# The Keras backend is whatever Keras resolves: KERAS_BACKEND, then ~/.keras/keras.json, then
+# TensorFlow (models/backend/). Nothing here writes the environment.
 from explainer.tokenizer import PromptTruncatedWarning, Tokenizer, Tokens, tokenize  # noqa: E402
 from explainer.version import __version__  # noqa: E402
 

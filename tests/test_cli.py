@@ -86,7 +86,7 @@ def test_precision_options_reach_the_run(tmp_path):
                  "--low-memory", "--xla", "--out", str(out)]) == 0
     metadata = Trace.load(out / "trace.npz").metadata
     assert metadata["precision"]["unet"] == "bfloat16" and metadata["precision"]["low_memory"]
-    assert metadata["jit_compile"] == {"text_encoder": True, "unet": True, "vae": True}
+    assert metadata["jit_compile"] == {"text_encoder": "xla", "unet": "xla", "vae": "xla"}
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
-                  variant: str | None = None, jit_compile: bool | dict = False,
+                  variant: str | None = None, jit_compile: bool | dict | None = None,
                   dtype="float32", low_memory: bool = False) -> Pipeline:
     """A ``Pipeline`` for a preset and/or a diffusers weights folder.
 
@@ -18,7 +18,9 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
     ``low_memory=True`` stores the weights of the networks that compute in a lower precision
     in that type as well (SD v1.5's UNet: 1.7 GB instead of 3.4 GB), rounded once as they are
     read; they cannot go back to float32 without loading again.
-    ``jit_compile`` compiles with XLA: True/False for all networks or e.g. ``{"vae": True}``.
+    ``jit_compile``: None (default), each backend's compiled form (a TensorFlow graph, JAX's
+    XLA, PyTorch op by op); True, XLA (not on PyTorch); False, op by op; or per network, e.g.
+    ``{"vae": True}``. The trace records what ran ("graph", "xla", "eager").
     """
     from explainer.models.precision import Precision, compile_choice
     from explainer.diffusion.pipeline import Pipeline

@@ -55,7 +55,7 @@ class Pipeline:
     ``scheduler=`` uses that one for itself only (the trace records it).
     """
 
-    def __init__(self, models, config=None, jit_compile: bool | dict = False, dtype="float32"):
+    def __init__(self, models, config=None, jit_compile: bool | dict | None = None, dtype="float32"):
         from explainer.models.configs import PipelineConfig
         from explainer.models.precision import compile_choice
         from explainer.schedulers import make_scheduler

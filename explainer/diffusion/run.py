@@ -27,7 +27,7 @@ class Run:
 def run_metadata(pipe, mode, prompts, negatives, seeds, scheduler, num_steps, guidance,
                  rescale, h, w, strength) -> dict:
     """Everything that decides a run's numbers, for its trace (and its report)."""
-    from explainer.models.backend import versions
+    from explainer.models.backend import resolve_mode, versions
 
     return {"mode": mode, "preset": pipe.preset, "prompts": prompts,
             "negative_prompts": negatives, "seeds": seeds,
@@ -37,7 +37,8 @@ def run_metadata(pipe, mode, prompts, negatives, seeds, scheduler, num_steps, gu
             "guidance_rescale": float(rescale), "height": h, "width": w, "strength": strength,
             "weights": str(pipe.models.folder) if pipe.models.folder else None,
             "weights_shipped": bool(pipe.config.assets),
-            "precision": pipe.precision.get_config(), "jit_compile": dict(pipe.jit_compile),
+            "precision": pipe.precision.get_config(), "jit_compile": {network: resolve_mode(choice) for network, choice in
+                            pipe.jit_compile.items()},                  # what ran: graph/xla/eager
             "versions": versions()}
 
 

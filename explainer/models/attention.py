@@ -18,7 +18,8 @@ pixels to the 77 token vectors, unbiased q/k/v) and the VAE's middle block (one 
 from __future__ import annotations
 
 # keras and ops come from backend/, which imports Keras quietly
-from explainer.models.backend import Block, fused_attention, keras, ops, vector
+from explainer.models.backend import fused_attention, keras, ops
+from explainer.models.block import Block, vector
 
 
 class Attention(Block):

@@ -120,18 +120,27 @@ def set_compute_dtype(model, dtype: str) -> None:
         model.forget_compiled()  # traced for the old dtype
 
 
-def compile_choice(jit_compile) -> dict[str, bool]:
-    """``jit_compile`` as one flag per network: a bool for all, or a dict naming some of
-    ``text_encoder``, ``unet``, ``vae`` (the rest stay False). Measured on this project's 2-core
-    CPU: XLA made the UNet slower and the VAE decoder faster; on a GPU, XLA usually helps all
-    three (not measured here)."""
-    if isinstance(jit_compile, bool):
-        return {name: jit_compile for name in NETWORKS}
-    if isinstance(jit_compile, dict):
+def compile_choice(jit_compile) -> dict[str, bool | None]:
+    """``jit_compile`` as one choice per network: None (each backend's compiled default: a
+    TensorFlow graph, JAX's XLA, PyTorch op by op), True (XLA; refused on PyTorch), False (op
+    by op on every backend), or a dict naming some of ``text_encoder``, ``unet``, ``vae``
+    (the rest None). Checked here, before any loading (backend/compiled.py runs them).
+    Measured on this project's 2-core CPU: XLA made the UNet slower and the VAE decoder
+    faster under TensorFlow; on a GPU, XLA usually helps all three (not measured here)."""
+    from explainer.models.backend import resolve_mode
+
+    if jit_compile is None or isinstance(jit_compile, bool):
+        choice = {name: jit_compile for name in NETWORKS}
+    elif isinstance(jit_compile, dict):
         unknown = sorted(set(jit_compile) - set(NETWORKS))
-        bad = {k: v for k, v in jit_compile.items() if not isinstance(v, bool)}
+        bad = {k: v for k, v in jit_compile.items() if v is not None and not isinstance(v, bool)}
         if unknown or bad:
             raise ValueError(f"jit_compile={jit_compile!r}: keys must be among {list(NETWORKS)} "
-                             "and values True or False, e.g. {'vae': True}")
-        return {name: jit_compile.get(name, False) for name in NETWORKS}
-    raise TypeError(f"jit_compile must be True, False or a dict per network, got {jit_compile!r}")
+                             "and values None, True or False, e.g. {'vae': True}")
+        choice = {name: jit_compile.get(name) for name in NETWORKS}
+    else:
+        raise TypeError(f"jit_compile must be None, True, False or a dict per network, got "
+                        f"{jit_compile!r}")
+    for value in set(choice.values()):
+        resolve_mode(value)                              # True on PyTorch: a clear error now
+    return choice

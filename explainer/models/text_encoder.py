@@ -13,7 +13,8 @@ information about the prompt too.
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, BlockModel, keras, ops, vector  # Keras, imported quietly
+from explainer.models.backend import keras, ops  # Keras, imported quietly
+from explainer.models.block import Block, BlockModel, vector
 from explainer.models.attention import Attention
 from explainer.models.configs import TextEncoderConfig
 

@@ -16,7 +16,8 @@ each up level concatenating the skip activations saved on the way down.
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, BlockModel, image, keras, ops, vector  # Keras, imported quietly
+from explainer.models.backend import keras, ops  # Keras, imported quietly
+from explainer.models.block import Block, BlockModel, image, vector
 from explainer.models.configs import UNetConfig
 from explainer.models.unet_blocks import (
     Downsample,

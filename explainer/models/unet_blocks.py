@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 
-from explainer.models.backend import Block, image, keras, ops, vector  # Keras, imported quietly
+from explainer.models.backend import keras, ops  # Keras, imported quietly
+from explainer.models.block import Block, image, vector
 from explainer.models.attention import Attention
 
 

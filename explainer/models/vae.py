@@ -16,7 +16,8 @@ does not clip; the pipeline clips when it converts to uint8.
 
 from __future__ import annotations
 
-from explainer.models.backend import Block, BlockModel, image, keras, ops  # Keras, imported quietly
+from explainer.models.backend import keras, ops  # Keras, imported quietly
+from explainer.models.block import Block, BlockModel, image
 from explainer.models.attention import Attention
 from explainer.models.configs import VAEConfig
 from explainer.models.unet_blocks import Downsample, ResnetBlock, Upsample

@@ -253,7 +253,7 @@ def load_models(folder: str | Path, variant: str | None = None, config=None,
             ``{"unet": "bfloat16"}`` (``Precision.weight_dtypes()``); float32 otherwise. Each
             tensor is converted as it is read, so no float32 copy of that network is ever made.
     """
-    from explainer.models.backend import weights_to_be_loaded
+    from explainer.models.block import weights_to_be_loaded
     from explainer.models.precision import created_in
     from explainer.models.text_encoder import TextEncoder
     from explainer.models.unet import UNet

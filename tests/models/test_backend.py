@@ -46,6 +46,36 @@ def test_other_lines_pass_through(capfd):
     assert "cuInit" not in err and "oneDNN" not in err and "absl" not in err
 
 
+def test_with_a_gpu_installed_nothing_is_dropped(capfd, monkeypatch, caplog):
+    """Where a GPU driver is installed, "failed call to cuInit" explains a silent fallback to
+    the CPU: every line passes. Without one, dropped lines go to logging.debug."""
+    from explainer.models.backend import quiet
+
+    monkeypatch.setattr(quiet, "gpu_installed", lambda: True)
+    with startup_logs_filtered():
+        os.write(2, NOISE)
+    assert "cuInit" in capfd.readouterr().err
+    monkeypatch.setattr(quiet, "gpu_installed", lambda: False)
+    with caplog.at_level("DEBUG", logger="explainer.backend"):
+        with startup_logs_filtered():
+            os.write(2, NOISE)
+    assert "cuInit" not in capfd.readouterr().err
+    assert any("cuInit" in record.getMessage() for record in caplog.records)
+
+
+def test_the_backend_is_what_keras_resolves_and_nothing_is_written(tmp_path):
+    """No KERAS_BACKEND: keras.json decides (here JAX), and importing explainer leaves the
+    environment as it was, so a later `import keras` elsewhere resolves the same way."""
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "jax"}))
+    code = ("import os, explainer; from explainer.models import backend; "
+            "print(backend.name(), backend.configured_backend(), 'KERAS_BACKEND' in os.environ)")
+    clean = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**clean, "KERAS_HOME": str(tmp_path)}, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["jax", "jax", "False"]
+
+
 def test_a_failing_import_still_raises_and_stderr_comes_back(capfd):
     with pytest.raises(ModuleNotFoundError):
         with startup_logs_filtered():

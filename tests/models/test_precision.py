@@ -72,7 +72,7 @@ def test_bad_options_fail_before_loading(tmp_path):
         explainer.load_pipeline(weights=tmp_path / "nowhere", jit_compile={"vea": True})
     with pytest.raises(TypeError, match="jit_compile"):
         compile_choice("yes")
-    assert compile_choice({"vae": True}) == {"text_encoder": False, "unet": False, "vae": True}
+    assert compile_choice({"vae": True}) == {"text_encoder": None, "unet": None, "vae": True}
 
 
 def test_tiny_shapes_in_bfloat16(tiny_pipe):

@@ -31,7 +31,7 @@ def test_parity_fused_attention(small_reference, small_folder, monkeypatch):
     from explainer.models import backend
     from explainer.weights import load_models
 
-    monkeypatch.setattr(backend, "FUSED_ATTENTION", True)
+    monkeypatch.setattr(backend.devices, "FUSED_ATTENTION", True)
     encoder = load_models(small_folder).text_encoder
     ids = np.stack([t.array() for t in explainer.tokenize(PROMPTS[:2])])
     with torch.no_grad():

@@ -36,10 +36,62 @@ def test_parity_fused_attention(small_reference, small_folder, rng, monkeypatch)
     here on the CPU: the same prediction as diffusers. Runs on every backend in make test."""
     from explainer.models import backend
 
-    monkeypatch.setattr(backend, "FUSED_ATTENTION", True)
+    monkeypatch.setattr(backend.devices, "FUSED_ATTENTION", True)
     unet = load_models(small_folder).unet  # fresh: nothing traced with the other formula
     ours, ref = _compare(small_reference[1], unet, rng)
     assert max_abs_diff(ours, ref) <= 1e-4  # float32 both sides, the same bound as above
+
+
+def test_parity_after_flipping_the_attention_kernel(small_reference, small_folder, rng,
+                                                    monkeypatch):
+    """set_fused_attention takes effect at the next call of an already compiled network, on
+    every backend (the kernel is part of the compiled call's key): the fused kernel then
+    runs, and back again, with the same prediction. Runs on every backend in make test."""
+    from explainer.models import backend
+
+    kernel_calls = []
+    fused = backend.ops.dot_product_attention
+    monkeypatch.setattr(backend.ops, "dot_product_attention",
+                        lambda *a, **k: kernel_calls.append(1) or fused(*a, **k))
+    monkeypatch.setattr(backend.devices, "FUSED_ATTENTION", False)
+    unet = load_models(small_folder).unet
+    written, ref = _compare(small_reference[1], unet, np.random.default_rng(3))
+    assert not kernel_calls                                        # the written-out formula
+    backend.set_fused_attention(True)                              # no forget_compiled()
+    flipped, _ = _compare(small_reference[1], unet, np.random.default_rng(3))
+    assert kernel_calls                                            # the fused kernel ran
+    backend.set_fused_attention(False)
+    kernel_calls.clear()
+    back, _ = _compare(small_reference[1], unet, np.random.default_rng(3))
+    assert not kernel_calls
+    np.testing.assert_array_equal(back, written)                   # the first program again
+    for ours in (written, flipped):
+        assert max_abs_diff(ours, ref) <= 1e-4                     # the bound of the tests above
+
+
+def test_parity_jit_compile_false_runs_op_by_op(small_reference, small_models, rng):
+    """jit_compile=False is eager on every backend (JAX too: no program is compiled), the
+    default is each backend's compiled form, and both give diffusers' prediction."""
+    from explainer.models import backend
+
+    unet = small_models.unet
+    latents = rng.standard_normal((1, 8, 8, 4)).astype(np.float32)
+    t, context = np.array([500.0], np.float32), rng.standard_normal((1, 77, 32)).astype(np.float32)
+    before = dict(unet.compilations)
+    eager = unet.graph(jit_compile=False)
+    assert eager.mode == "eager"
+    out = eager(latents, t, context)
+    assert dict(unet.compilations) == before                      # nothing traced
+    default = unet.graph()
+    assert default.mode == {"tensorflow": "graph", "jax": "xla", "torch": "eager"}[backend.name()]
+    assert max_abs_diff(out, default(latents, t, context)) <= 1e-4  # float32, other op order
+    with torch.no_grad():
+        ref = small_reference[1](to_torch_nchw(latents), torch.from_numpy(t),
+                                 torch.from_numpy(context)).sample
+    assert max_abs_diff(out, to_numpy_nhwc(ref)) <= 1e-4
+    if backend.name() == "torch":
+        with pytest.raises(ValueError, match="XLA"):
+            unet.graph(jit_compile=True)
 
 
 def test_parity_other_layout(tmp_path, rng):
