@@ -55,7 +55,7 @@ def main() -> None:
 
     from explainer.models.configs import PRESETS
     from explainer.models.backend import name
-    from explainer.shapes.scenes import SceneDataset
+    from explainer.drawn.scenes import SceneDataset
     from explainer.shapes.train import (FINE_TUNE_VAE, TrainConfig, encode_pool, latent_scale,
                                         seed_everything, train_diffusion, train_vae)
     from explainer.models.text_encoder import TextEncoder

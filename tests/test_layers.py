@@ -17,11 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "explainer"
 # bottom -> top; a module belongs to the first entry its dotted name starts with
 LAYERS = [
     ("base", ["explainer.version", "explainer.assets"]),
-    # the shapes *data* (drawing, captions, the scorer) knows nothing of models; the latent
-    # preview fits on its drawings, and training/evaluation (top) use it
-    ("text and shapes data", ["explainer.tokenizer", "explainer.shapes.dataset",
-                              "explainer.shapes.scorer", "explainer.shapes.verdict",
-                              "explainer.shapes.scenes", "explainer.shapes.scene_scorer"]),
+    # the drawn shapes (drawing, captions, the scorer) know nothing of models; the latent
+    # preview fits on its drawings, and training/evaluation (shapes/, top) use them
+    ("text and drawn data", ["explainer.tokenizer", "explainer.drawn"]),
     ("models", ["explainer.models"]),
     ("weights", ["explainer.weights"]),
     ("schedulers", ["explainer.schedulers"]),
@@ -121,3 +119,17 @@ def test_files_stay_small():
     long = {module_name(p): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
     assert not long, long
+
+
+def test_only_the_backend_package_imports_a_backend():
+    """tensorflow, jax and torch are imported by models/backend/ and nowhere else in the
+    package (the drawn data and training included): what runs where is one package's job."""
+    importers = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("tensorflow", "jax", "torch") for n in names):
+                importers.add(module_name(path))
+    assert importers and all(m.startswith("explainer.models.backend") for m in importers), \
+        sorted(importers)

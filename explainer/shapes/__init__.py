@@ -1,20 +1,9 @@
-"""tiny-shapes: the synthetic shapes data, its scorer, and the training of the tiny model."""
+"""tiny-shapes: training and evaluating the tiny model (train.py, evaluate.py, scene_eval.py,
+grounding.py), at the top of the layers. The drawn data and its scorer are explainer/drawn/,
+re-exported here."""
 
-from explainer.shapes.dataset import (
-    COLOURS,
-    HELD_OUT,
-    POSITIONS,
-    SHAPES,
-    SIZES,
-    TEMPLATES,
-    Attributes,
-    ShapesDataset,
-    all_attributes,
-    caption,
-    draw,
+from explainer.drawn import (  # noqa: F401
+    COLOURS, HELD_OUT, POSITIONS, SHAPES, SIZES, TEMPLATES, Attributes, Score, ShapesDataset,
+    accuracy, all_attributes, caption, draw, measure, score,
 )
-from explainer.shapes.scorer import Score, accuracy, measure, score
-
-__all__ = ["COLOURS", "HELD_OUT", "POSITIONS", "SHAPES", "SIZES", "TEMPLATES", "Attributes",
-           "Score", "ShapesDataset", "accuracy", "all_attributes", "caption", "draw", "measure",
-           "score"]
+from explainer.drawn import __all__  # noqa: F401

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from explainer.diffusion.guidance import check_guidance
-from explainer.shapes.dataset import Attributes, all_attributes, caption
-from explainer.shapes.scorer import score
+from explainer.drawn.dataset import Attributes, all_attributes, caption
+from explainer.drawn.scorer import score
 
 GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5)   # the rows of MODEL_CARD.md's table
 

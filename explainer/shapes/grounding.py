@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from explainer.explore.attention_maps import AttentionMaps, iou
-from explainer.shapes.dataset import IMAGE_SIZE, Attributes, all_attributes, caption
-from explainer.shapes.scorer import FOREGROUND
+from explainer.drawn.dataset import IMAGE_SIZE, Attributes, all_attributes, caption
+from explainer.drawn.scorer import FOREGROUND
 
 WORDS = ("colour", "shape", "start")
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.shapes.dataset import COLOURS, IMAGE_SIZE, POSITIONS, SHAPES, SIZES
-from explainer.shapes.scene_scorer import regions, score_scene
-from explainer.shapes.scenes import ATTRIBUTES, Phrase, Scene, SceneDataset, describe
+from explainer.drawn.dataset import COLOURS, IMAGE_SIZE, POSITIONS, SHAPES, SIZES
+from explainer.drawn.scene_scorer import regions, score_scene
+from explainer.drawn.scenes import ATTRIBUTES, Phrase, Scene, SceneDataset, describe
 
 VALUES = {"shape": SHAPES, "colour": tuple(COLOURS), "size": tuple(SIZES),
           "position": tuple(POSITIONS)}

@@ -133,7 +133,7 @@ def train_vae(vae, cfg: TrainConfig, ckpt: Path, resume: bool, progress: bool,
     """Train the VAE in place; returns the loss of every step run (and appends each step's
     wall time to ``step_seconds`` if given)."""
     from explainer.models.backend import TrainStep
-    from explainer.shapes.scenes import SceneDataset
+    from explainer.drawn.scenes import SceneDataset
 
     data = SceneDataset(seed=cfg.seed, include_held_out=True)  # the VAE needs no captions
     optimizer = _optimizer(cfg.vae_lr, cfg.vae_steps, cfg.vae_warmup, ema=None)
@@ -173,7 +173,7 @@ def vae_loss(vae, x, n, shape_weight: float, kl_weight: float):
 
 def latent_scale(vae, seed: int, n: int = 1024) -> float:
     """1 / std of the VAE's latent means over drawn images (how SD's 0.18215 was chosen)."""
-    from explainer.shapes.scenes import SceneDataset
+    from explainer.drawn.scenes import SceneDataset
 
     images, _, _, _ = SceneDataset(seed=seed + 7, include_held_out=True).batch(0, n)
     mean, _ = vae.graph("encode_distribution")(images.astype(np.float32) / 127.5 - 1.0)
@@ -195,7 +195,7 @@ def train_diffusion(text_encoder, unet, vae, tokenizer, cfg: TrainConfig, ckpt: 
     appended to ``step_seconds`` if given."""
     from explainer.models.backend import TrainStep, ops
     from explainer.schedulers.base import SchedulerConfig, noise_schedule
-    from explainer.shapes.scenes import SceneDataset
+    from explainer.drawn.scenes import SceneDataset
 
     # stage 2 data: a fixed pool of scenes, encoded once; captions redrawn every step
     data = SceneDataset(seed=cfg.seed + 1, include_held_out=False, uncond_prob=cfg.uncond_prob)

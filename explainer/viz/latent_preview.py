@@ -166,7 +166,7 @@ def _samples(pipe, n, seed, images, noise_levels):
     ``[M, H, W, 3]`` uint8, and those averaged over each f x f patch in [0, 1] ``[M, h, w, 3]``."""
     f = pipe.latent_factor
     if images is None:
-        from explainer.shapes.dataset import ShapesDataset
+        from explainer.drawn.dataset import ShapesDataset
 
         images, _, _ = ShapesDataset(seed=seed, include_held_out=True).batch(0, n)  # [n, 64, 64, 3]
     images = np.asarray(images)

@@ -7,7 +7,7 @@ import pytest
 
 from explainer.diffusion.resize import resize
 from explainer.shapes import Attributes, draw
-from explainer.shapes.scorer import measure
+from explainer.drawn.scorer import measure
 
 
 def test_resize_keeps_rank_colours_and_layout():

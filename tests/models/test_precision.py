@@ -8,7 +8,7 @@ import pytest
 import explainer
 from explainer.models.precision import Precision, compile_choice
 from explainer.shapes import all_attributes, score
-from explainer.shapes.dataset import caption
+from explainer.drawn.dataset import caption
 from explainer.shapes.evaluate import subset
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from explainer.shapes.dataset import COLOURS, Attributes
+from explainer.drawn.dataset import COLOURS, Attributes
 from explainer.shapes.scene_eval import OpenResult, variety
-from explainer.shapes.scenes import Phrase
+from explainer.drawn.scenes import Phrase
 
 
 def test_variety_is_the_normalised_entropy_of_the_open_values():

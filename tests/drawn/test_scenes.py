@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from explainer.shapes.dataset import Attributes
-from explainer.shapes.scene_scorer import regions, scene_accuracy, score_scene
-from explainer.shapes.scenes import (SEPARATION, Phrase, Scene, SceneDataset, describe,
+from explainer.drawn.dataset import Attributes
+from explainer.drawn.scene_scorer import regions, scene_accuracy, score_scene
+from explainer.drawn.scenes import (SEPARATION, Phrase, Scene, SceneDataset, describe,
                                      draw_scene, fits)
 
 

@@ -27,11 +27,11 @@ import re
 
 import numpy as np
 
-from explainer.shapes.dataset import (COLOURS, IMAGE_SIZE, POSITION_PHRASES, SHAPES, SIZE_WORDS,
+from explainer.drawn.dataset import (COLOURS, IMAGE_SIZE, POSITION_PHRASES, SHAPES, SIZE_WORDS,
                                       Attributes, caption)
-from explainer.shapes.scene_scorer import score_scene
-from explainer.shapes.scenes import Phrase
-from explainer.shapes.scorer import score
+from explainer.drawn.scene_scorer import score_scene
+from explainer.drawn.scenes import Phrase
+from explainer.drawn.scorer import score
 
 ATTRIBUTES = ("colour", "size", "shape", "position")
 

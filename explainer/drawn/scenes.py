@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.shapes.dataset import (
+from explainer.drawn.dataset import (
     COLOURS,
     IMAGE_SIZE,
     POSITION_PHRASES,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explainer.shapes import TEMPLATES, Attributes, all_attributes, caption, draw
-from explainer.shapes.verdict import parse_caption, parse_phrases, verdict
+from explainer.drawn.verdict import parse_caption, parse_phrases, verdict
 
 
 def test_parse_caption_reads_every_template_and_synonym_back():
@@ -49,7 +49,7 @@ def test_verdict_refuses_pictures_the_scorer_cannot_measure():
 
 
 def test_parse_phrases_reads_scene_captions_back():
-    from explainer.shapes.scenes import Phrase, describe
+    from explainer.drawn.scenes import Phrase, describe
 
     phrases = (Phrase(shape="circle", colour="red", position="left"), Phrase(shape="square", size="small"))
     for variant in range(3):
@@ -63,7 +63,7 @@ def test_parse_phrases_reads_scene_captions_back():
 
 
 def test_verdict_of_open_and_two_shape_prompts_counts_what_they_state():
-    from explainer.shapes.scenes import Scene, draw_scene
+    from explainer.drawn.scenes import Scene, draw_scene
 
     circle, square = Attributes("circle", "red", "large", "left"), Attributes("square", "blue", "small", "right")
     image = draw_scene(Scene((circle, square)), rng=0)

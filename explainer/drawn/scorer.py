@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.shapes.dataset import COLOURS, POSITIONS, Attributes
+from explainer.drawn.dataset import COLOURS, POSITIONS, Attributes
 
 FOREGROUND = 60          # a pixel is foreground if its brightest channel exceeds this (0-255)
 SIZE_SPLIT = 19.0        # px: between small (12 +- 12%) and large (26 +- 12%)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.shapes.dataset import Attributes
-from explainer.shapes.scenes import ATTRIBUTES, Phrase, dilated
-from explainer.shapes.scorer import FOREGROUND, measure
+from explainer.drawn.dataset import Attributes
+from explainer.drawn.scenes import ATTRIBUTES, Phrase, dilated
+from explainer.drawn.scorer import FOREGROUND, measure
 
 MIN_AREA = 12            # px: a region smaller than this is a speck, not a shape
 
