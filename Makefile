@@ -13,23 +13,32 @@ demo: $(VENV)/.installed-lessons
 	$(PY) -m explainer explain "$(PROMPT)" --out explainer-report
 	@echo "open explainer-report/index.html in a browser: every stage of the run, offline"
 
-# Every test; and, side by side with it, the lessons again on TensorFlow's Eigen kernels
-# instead of oneDNN's (other float32 rounding, as on another CPU, against the same stored
-# outputs: both runs must pass), then the small-config parity tests, trace save/load and the
-# full-loop lesson on JAX and on PyTorch. Two streams on two cores: most of the tests' time is
-# one core's Python (tracing, compiling). Each stream's output is printed whole when it ends.
+# Every test, in two streams on two cores (most of the tests' time is one core's Python:
+# tracing, compiling; each stream's output is printed whole when it ends):
+# - test-every: the tests and the lessons, as TensorFlow chooses its CPU kernels here;
+# - test-again (niced, so it takes the core the first leaves idle): the training and bench
+#   tests (subprocesses, minutes each), then the lessons again on TensorFlow's *other* CPU
+#   kernels (Eigen where TensorFlow picks oneDNN, as on AVX-512/AMX CPUs; oneDNN where it
+#   picks Eigen, as on AVX2 CPUs): other float32 rounding, as on another CPU, against the same
+#   stored outputs, and both runs must pass; then the small-config parity tests, trace
+#   save/load and the full-loop lesson on JAX and on PyTorch.
+HEAVY_TESTS = tests/shapes/test_shapes.py tests/test_bench.py
 BACKEND_TESTS = -k "parity or trace or ipynb" tests/models/test_text_encoder.py \
 	tests/models/test_unet.py tests/models/test_vae.py tests/diffusion/test_trace.py \
 	notebooks/07_full_loop.ipynb
+# 1 where TensorFlow turns oneDNN on by itself on this CPU, else 0
+ONEDNN_HERE = $(shell env -u TF_ENABLE_ONEDNN_OPTS $(PY) -c "from tensorflow.python.util \
+	import _pywrap_util_port as p; print(int(p.IsMklEnabled()))" 2>/dev/null)
 test: $(VENV)/.installed-test chromium
 	$(MAKE) -j2 --output-sync=target --no-print-directory test-every test-again
 
 test-every:
-	$(PY) -m pytest
+	$(PY) -m pytest $(addprefix --ignore=,$(HEAVY_TESTS))
 
-# niced: it takes the core the first stream leaves idle, without slowing that one down
 test-again:
-	TF_ENABLE_ONEDNN_OPTS=0 nice -n 10 $(PY) -m pytest -p no:cacheprovider notebooks
+	nice -n 10 $(PY) -m pytest -p no:cacheprovider $(HEAVY_TESTS)
+	TF_ENABLE_ONEDNN_OPTS=$(if $(filter 1,$(ONEDNN_HERE)),0,1) nice -n 10 $(PY) -m pytest \
+	  -p no:cacheprovider notebooks
 	KERAS_BACKEND=jax nice -n 10 $(PY) -m pytest -p no:cacheprovider $(BACKEND_TESTS)
 	KERAS_BACKEND=torch nice -n 10 $(PY) -m pytest -p no:cacheprovider $(BACKEND_TESTS)
 

@@ -26,6 +26,7 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
     from explainer.diffusion.pipeline import Pipeline
     from explainer.models.configs import PRESETS
     from explainer.weights import load_models
+    from explainer.weights.loader import has_weights
 
     precision = Precision.for_pipeline(dtype, low_memory)
     compile_choice(jit_compile)  # both checked before any loading
@@ -37,7 +38,7 @@ def load_pipeline(preset: str | None = None, weights: str | Path | None = None,
         from explainer.assets import asset_path
 
         weights = asset_path(PRESETS[preset].assets)
-        if not (weights / "unet").is_dir():
+        if not has_weights(weights):
             raise FileNotFoundError(f"the {preset} weights are missing from {weights}; train "
                                     "them with `python -m explainer.shapes.train --out DIR` and "
                                     "copy DIR/tiny-shapes there")

@@ -29,7 +29,7 @@ N(0, I) · ``init_noise_sigma``.
 from __future__ import annotations
 
 from explainer.schedulers.base import StepOutput
-from explainer.schedulers.sigma_scheduler import SigmaScheduler
+from explainer.schedulers.sigma_scheduler import SigmaScheduler, slope
 
 
 class EulerScheduler(SigmaScheduler):
@@ -52,7 +52,7 @@ class EulerScheduler(SigmaScheduler):
         sigma = self.sigmas[i]                                             # σ_i
         sigma_hat = sigma                                                  # σ̂ = σ(1 + γ), γ = 0
         pred_x0 = self._pred_x0(model_output, x_t, sigma_hat)              # x̂_0 = x − σ·ε
-        derivative = (x_t - pred_x0) / sigma_hat                           # d = dx/dσ  [B, ...]
+        derivative = slope(x_t, pred_x0, sigma_hat)                        # d = dx/dσ  [B, ...]
         dt = self.sigmas[i + 1] - sigma_hat                                # σ_{i+1} − σ_i
         prev_sample = x_t + derivative * dt                                # x_{i+1}
         self._step_index += 1

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from explainer.schedulers.base import StepOutput, _as_f32
-from explainer.schedulers.sigma_scheduler import SigmaScheduler
+from explainer.schedulers.sigma_scheduler import SigmaScheduler, slope
 
 
 class EulerAncestralScheduler(SigmaScheduler):
@@ -63,7 +63,7 @@ class EulerAncestralScheduler(SigmaScheduler):
         sigma_up = np.sqrt(sigma_to * sigma_to * (sigma_from * sigma_from - sigma_to * sigma_to)
                            / (sigma_from * sigma_from))
         sigma_down = np.sqrt(sigma_to * sigma_to - sigma_up * sigma_up)
-        derivative = (x_t - pred_x0) / sigma                               # d = dx/dσ  [B, ...]
+        derivative = slope(x_t, pred_x0, sigma)                            # d = dx/dσ  [B, ...]
         dt = sigma_down - sigma                                            # σ_down − σ_i
         prev_sample = x_t + derivative * dt                                # Euler to σ_down
         prev_sample = prev_sample + noise * sigma_up                       # + σ_up · z

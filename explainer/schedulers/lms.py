@@ -34,7 +34,7 @@ import numpy as np
 from numpy.polynomial import Polynomial
 
 from explainer.schedulers.base import StepOutput
-from explainer.schedulers.sigma_scheduler import SigmaScheduler
+from explainer.schedulers.sigma_scheduler import SigmaScheduler, slope
 
 
 class LMSScheduler(SigmaScheduler):
@@ -68,7 +68,7 @@ class LMSScheduler(SigmaScheduler):
         model_output, x_t, i = self._begin_step(eps, t, x_t)
         sigma = self.sigmas[i]                                             # σ_i
         pred_x0 = self._pred_x0(model_output, x_t, sigma)                  # x̂_0 = x − σ·ε
-        derivative = (x_t - pred_x0) / sigma                               # d_i  [B, ...]
+        derivative = slope(x_t, pred_x0, sigma)                            # d_i  [B, ...]
         self.derivatives = (self.derivatives + [derivative])[-self.max_order:]
         order = min(i + 1, self.max_order)                                 # p
         c = [self.lms_coefficient(order, i, j) for j in range(order)]      # c_0 .. c_{p−1}

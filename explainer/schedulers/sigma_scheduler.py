@@ -101,6 +101,12 @@ class SigmaScheduler(Scheduler):
                             sigma * alpha)
 
 
+def slope(x, pred_x0, sigma) -> np.ndarray:
+    """d = (x − x̂_0)/σ, the probability-flow ODE's dx/dσ at noise level σ (= ε for ε-models):
+    Euler steps along it, Euler ancestral to σ_down, LMS combines the last few."""
+    return (x - pred_x0) / sigma
+
+
 def sigma_grid(sigmas, alpha_bar: np.ndarray, final_sigmas_type: str) -> np.ndarray:
     """A run's σs followed by its final σ (0, or σ_0 for "sigma_min"), float32 [n + 1]."""
     final = sigmas_from(alpha_bar[:1])[0] if final_sigmas_type == "sigma_min" else 0.0

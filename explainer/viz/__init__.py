@@ -39,7 +39,7 @@ from explainer.viz.grids import image_grid
 from explainer.viz.guidance import guidance_mix, guidance_parts
 from explainer.viz.latent_preview import LatentPreview
 from explainer.viz.latents import latent_channels
-from explainer.viz.schedules import chosen_timesteps, schedule_curves
+from explainer.viz.schedules import chosen_timesteps, schedule_curves, spacing_of
 from explainer.viz.tokens import token_rows, token_table
 from explainer.viz.trajectory import trajectory_plot
 from explainer.viz.widgets import generation_controls, guidance_remix, step_player
@@ -50,6 +50,6 @@ __all__ = [
     "context_difference", "context_heatmap", "export_animation", "figure_png", "filmstrip",
     "first_difference", "generation_controls", "guidance_mix", "guidance_parts",
     "guidance_remix", "image_grid", "latent_channels", "loss_curve", "new_figure",
-    "per_token_distance", "render_step", "schedule_curves", "step_player", "token_rows",
+    "per_token_distance", "render_step", "schedule_curves", "spacing_of", "step_player", "token_rows",
     "token_table",
 ]

@@ -7,7 +7,7 @@ Three panels, for one or several schedulers:
 2. σ_t = √((1 − ᾱ_t)/ᾱ_t), log scale: the noise-to-signal ratio (σ-space methods step in it),
    with each scheduler's chosen timesteps marked on the curve;
 3. the chosen timesteps themselves, one row per scheduler: their spacing ("leading",
-   "trailing", "linspace") and where they start and stop.
+   "trailing", "linspace", or Karras's σ ramp) and where they start and stop.
 """
 
 from __future__ import annotations
@@ -74,8 +74,7 @@ def schedule_curves(schedulers, num_steps: int | None = None, title: str | None 
         sigma = sigmas_from(s.alpha_bar)                                    # σ_t  [T]
         chosen = chosen_timesteps(s, num_steps)                             # [num_steps]
         steps = num_steps or (s.num_steps if s.timesteps is not None else DEFAULT_STEPS)
-        label = f"{getattr(s, 'name', type(s).__name__)} ({s.config.timestep_spacing}, " \
-                f"{steps} steps)"
+        label = f"{_name(s)} ({spacing_of(s)}, {steps} steps)"
         ax_ab.plot(t_all, s.alpha_bar, color=colour, lw=1.5, label=label)
         ax_sigma.plot(t_all, sigma, color=colour, lw=1.5, label=label)
         ax_sigma.plot(chosen, np.interp(chosen, t_all, sigma), "o", color=colour, ms=3)
@@ -85,11 +84,22 @@ def schedule_curves(schedulers, num_steps: int | None = None, title: str | None 
                  title="noise-to-signal σ_t = √((1−ᾱ_t)/ᾱ_t)")
     ax_steps.set(xlabel="timestep t", xlim=ax_ab.get_xlim(), ylim=(-0.7, len(items) - 0.3),
                  title="timesteps visited")
-    ax_steps.set_yticks(range(len(items)), [getattr(s, "name", type(s).__name__)
-                                            for s in items])
+    ax_steps.set_yticks(range(len(items)), [_name(s) for s in items])
     ax_steps.invert_yaxis()
     ax_ab.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def spacing_of(scheduler) -> str:
+    """How a scheduler picks its steps: its timestep spacing, or "karras" when it spaces σ
+    by Karras et al.'s ρ = 7 ramp instead (schedulers/timesteps.py)."""
+    if getattr(scheduler, "use_karras_sigmas", False):
+        return "karras"
+    return scheduler.config.timestep_spacing
+
+
+def _name(scheduler) -> str:
+    return getattr(scheduler, "label", None) or getattr(scheduler, "name", type(scheduler).__name__)

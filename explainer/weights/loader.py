@@ -219,6 +219,11 @@ PARTS = (("text_encoder", "model"), ("unet", "diffusion_pytorch_model"),
          ("vae", "diffusion_pytorch_model"))
 
 
+def has_weights(folder: Path) -> bool:
+    """Whether ``folder`` holds a model's three network folders (text_encoder/, unet/, vae/)."""
+    return all((Path(folder) / part).is_dir() for part, _ in PARTS)
+
+
 def read_pipeline_config(folder: Path, preset=None):
     """The ``PipelineConfig`` a diffusers folder describes: its three config.json files and
     its scheduler/scheduler_config.json, with the preset's name and run defaults (a folder
