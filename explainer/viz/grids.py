@@ -26,13 +26,17 @@ def image_grid(images, titles=None, columns: int | None = None, size: float = 1.
     lines = max((t.count("\n") + 1 for t in titles if t), default=0)
     fig, axes = new_figure(rows, columns, columns * size, rows * (size + 0.15 * lines) + 0.3 *
                            (title is not None))
-    for ax in axes.ravel():
-        ax.axis("off")
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")                                   # the unused cells of the last row
     for ax, image, text in zip(axes.ravel(), images, titles):
         ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
                   cmap="gray" if image.shape[-1] == 1 else None, interpolation="nearest")
-        if text:
-            ax.set_title(text, fontsize=8, y=-0.02, va="top")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if text:           # an x label, so the layout makes room for it under the image
+            ax.set_xlabel(text, fontsize=8, labelpad=2)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -441,7 +441,7 @@ def test_image_grid_and_loss_curve():
     images = np.zeros((3, 8, 8, 3), np.uint8)
     fig = image_grid(images, titles=["a", "b", "c"], columns=2)
     assert len(_images_axes(fig)) == 3
-    assert [ax.get_title() for ax in _images_axes(fig)] == ["a", "b", "c"]
+    assert [ax.get_xlabel() for ax in _images_axes(fig)] == ["a", "b", "c"]   # under each image
     assert channels_as_rgb(np.zeros((1, 2, 2, 4))).tolist() == [[[[128] * 3] * 2] * 2]
     curve = loss_curve(np.linspace(1, 0, 30), smooth=5)
     np.testing.assert_allclose(curve.axes[0].lines[0].get_ydata(), np.linspace(1, 0, 30))
