@@ -16,7 +16,8 @@ Every plot returns a ``matplotlib.figure.Figure`` and leaves pyplot's global sta
 | export           | ``export_animation(trace, "run.gif", decode)``                    |
 | explore          | ``step_player``, ``guidance_remix``, ``generation_controls``      |
 | cross-attention  | ``attention_grid(trace)``, ``render_attention(trace, step, word)``,|
-|                  | ``attention_shares(trace)``, ``attention_explorer(trace)``        |
+|                  | ``attention_shares(trace)``, ``attention_explorer(trace)``,       |
+|                  | ``attention_side_by_side([(trace_a, word_a), (trace_b, word_b)])``|
 | trajectories     | ``trajectory_plot(LatentTrajectory([...]))``                      |
 | keyword A/B      | ``comparison_plot(compare(pipe, a, b, seed))``                    |
 | samples, training| ``image_grid(images, titles)``, ``loss_curve(losses)``            |
@@ -26,7 +27,8 @@ when the first widget is built, TensorFlow never (only a pipeline needs it).
 """
 
 from explainer.viz.animation import animation_frames, export_animation
-from explainer.viz.attention import attention_grid, attention_shares, render_attention
+from explainer.viz.attention import (attention_grid, attention_shares, attention_side_by_side,
+                                     render_attention)
 from explainer.viz.attention_explorer import attention_explorer
 from explainer.viz.comparison import comparison_plot
 from explainer.viz.context import (context_difference, context_heatmap, first_difference,
@@ -46,7 +48,7 @@ from explainer.viz.widgets import generation_controls, guidance_remix, step_play
 
 __all__ = [
     "LatentPreview", "animation_frames", "attention_explorer", "attention_grid",
-    "attention_shares", "comparison_plot", "render_attention", "trajectory_plot", "channels_as_rgb", "chosen_timesteps",
+    "attention_shares", "attention_side_by_side", "comparison_plot", "render_attention", "trajectory_plot", "channels_as_rgb", "chosen_timesteps",
     "context_difference", "context_heatmap", "export_animation", "figure_png", "filmstrip",
     "first_difference", "generation_controls", "guidance_mix", "guidance_parts",
     "guidance_remix", "image_grid", "latent_channels", "loss_curve", "new_figure",

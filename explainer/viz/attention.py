@@ -121,6 +121,22 @@ def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 
     return fig
 
 
+def attention_side_by_side(runs, image: int = 0, size: float = 2.2):
+    """One word's map (summed over all steps) over each run's picture, on one colour scale:
+    ``runs`` is a list of ``(trace, word)``, e.g. the two runs of a keyword A/B and the word
+    each swapped in."""
+    fig, axes = new_figure(1, len(runs), width=size * len(runs) + 0.8, height=size + 0.6,
+                           layout="constrained")
+    for ax, (trace, word) in zip(axes[0], runs):
+        maps = AttentionMaps(trace, image)
+        share = maps.shares()[maps.position(word)]
+        im = overlay(ax, _picture(trace, image), maps.relative(word),
+                     f"{_label(maps, word)!r}: {share:.1%} of all attention")
+        ax.set_xlabel(maps.tokens.prompt, fontsize=7, wrap=True)
+    uniform_colorbar(fig, im, axes, shrink=0.8)
+    return fig
+
+
 def render_attention(trace, step=None, word=START, image: int = 0, level: str | None = None,
                      size: float = 2.6):
     """One token's map at one step (``step=None``: summed over all steps), over the picture

@@ -87,6 +87,11 @@ def test_attention_plots_and_explorer(pair):
         viz.render_attention(trace, 99, "red")
     fig = viz.comparison_plot(pair)
     assert fig.axes[0].images and fig.axes[1].images
+    # a keyword A/B's swapped words, each over its own run's picture, on one colour scale
+    fig = viz.attention_side_by_side([(pair.trace_a, "red"), (pair.trace_b, "blue")])
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 2 and "'red'" in shown[0].get_title() and "'blue'" in shown[1].get_title()
+    assert shown[0].get_xlabel() == A and shown[1].get_xlabel() == B
 
 
 def test_the_maps_mean_something(tiny_pipe):
