@@ -21,6 +21,8 @@ Under the heat, the picture is shown dimmed and grey.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from explainer.explore.attention_maps import START, AttentionMaps
@@ -121,7 +123,7 @@ def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 
     return fig
 
 
-def attention_side_by_side(runs, image: int = 0, size: float = 2.2):
+def attention_side_by_side(runs, image: int = 0, size: float = 2.4):
     """One word's map (summed over all steps) over each run's picture, on one colour scale:
     ``runs`` is a list of ``(trace, word)``, e.g. the two runs of a keyword A/B and the word
     each swapped in."""
@@ -132,7 +134,7 @@ def attention_side_by_side(runs, image: int = 0, size: float = 2.2):
         share = maps.shares()[maps.position(word)]
         im = overlay(ax, _picture(trace, image), maps.relative(word),
                      f"{_label(maps, word)!r}: {share:.1%} of all attention")
-        ax.set_xlabel(maps.tokens.prompt, fontsize=7, wrap=True)
+        ax.set_xlabel(textwrap.fill(maps.tokens.prompt, 34), fontsize=7)
     uniform_colorbar(fig, im, axes, shrink=0.8)
     return fig
 
