@@ -39,7 +39,7 @@ import numpy as np
 
 from explainer.schedulers.base import (Scheduler, SchedulerConfig, StepOutput, _as_f32,
                                        _check_option, _per_sample, pred_x0_from, sigmas_from)
-from explainer.schedulers.sigma_scheduler import FINAL_SIGMAS, sigma_grid
+from explainer.schedulers.sigma_scheduler import FINAL_SIGMAS, sigma_grid, training_sigmas
 from explainer.schedulers.timesteps import (karras_sigmas, sigmas_at, spaced_timesteps,
                                             timesteps_at)
 
@@ -79,7 +79,7 @@ class DPMSolverPP2MScheduler(Scheduler):
         self.use_karras_sigmas = bool(use_karras_sigmas)
         self.final_sigmas_type = final_sigmas_type
         self.lower_order_final = lower_order_final
-        self.sigmas = sigma_grid(sigmas_from(self.alpha_bar)[::-1], self.alpha_bar, "zero")
+        self.sigmas = training_sigmas(self.alpha_bar)
         self._reset()
 
     @classmethod

@@ -47,7 +47,7 @@ class SigmaScheduler(Scheduler):
         _check_option(name, "final_sigmas_type", final_sigmas_type, self.final_sigmas)
         self.use_karras_sigmas = bool(use_karras_sigmas)
         self.final_sigmas_type = final_sigmas_type
-        self.sigmas = sigma_grid(sigmas_from(self.alpha_bar)[::-1], self.alpha_bar, "zero")
+        self.sigmas = training_sigmas(self.alpha_bar)
 
     @classmethod
     def options(cls):
@@ -105,6 +105,12 @@ def slope(x, pred_x0, sigma) -> np.ndarray:
     """d = (x − x̂_0)/σ, the probability-flow ODE's dx/dσ at noise level σ (= ε for ε-models):
     Euler steps along it, Euler ancestral to σ_down, LMS combines the last few."""
     return (x - pred_x0) / sigma
+
+
+def training_sigmas(alpha_bar: np.ndarray) -> np.ndarray:
+    """``sigmas`` before a run, for every method that keeps them: each training σ, descending,
+    then 0, float32 [T + 1]."""
+    return sigma_grid(sigmas_from(alpha_bar)[::-1], alpha_bar, "zero")
 
 
 def sigma_grid(sigmas, alpha_bar: np.ndarray, final_sigmas_type: str) -> np.ndarray:
