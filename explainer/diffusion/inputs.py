@@ -81,18 +81,20 @@ def check_seeds(seed, batch: int = 1) -> list[int]:
     return [int(s) for s in seeds]
 
 
-def check_batch(prompt, negative_prompt, seed, latents_batch: int | None = None):
+def check_batch(prompt, negative_prompt, seed, latents_batch: int | None = None,
+                rows: str = "latents"):
     """Prompts, negative prompts and seeds as lists of one common batch size B.
 
     Each may be given once (shared by every image; one seed s becomes s, s+1, ...) or once
-    per image; ``latents_batch`` (the rows of given latents or images) fixes B when given.
+    per image; ``latents_batch`` (the rows of given latents, images or contexts, named
+    ``rows`` in the message) fixes B when given.
     """
     prompts = check_prompts(prompt)
     negatives = [""] if negative_prompt is None else check_prompts(negative_prompt)
     seeds = check_seeds(seed)
     sizes = {"prompts": len(prompts), "negative prompts": len(negatives), "seeds": len(seeds)}
     if latents_batch is not None:
-        sizes["latents"] = latents_batch
+        sizes[rows] = latents_batch
     batch = latents_batch or max(sizes.values())
     if any(n not in (1, batch) for n in sizes.values()) or (latents_batch and batch != latents_batch):
         shown = ", ".join(f"{v} {k}" for k, v in sizes.items())
@@ -111,6 +113,19 @@ def check_latents(latents, shape: tuple[int, int, int]) -> np.ndarray:
                          f"(channels last) for this size, got {tuple(array.shape)}")
     if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
         raise ValueError("latents must be finite floats (unit-variance noise)")
+    return array.astype(np.float32)
+
+
+def check_context(context, width: int, tokens: int = 77) -> np.ndarray:
+    """A context given by the caller instead of an encoded prompt: float32 [B, 77, C]."""
+    array = np.asarray(context)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or tuple(array.shape[1:]) != (tokens, width):
+        raise ValueError(f"context must have shape [B, {tokens}, {width}] (what "
+                         f"pipe.encode_text returns for this model), got {tuple(np.shape(context))}")
+    if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+        raise ValueError("context must be finite floats, e.g. a mix of pipe.encode_text outputs")
     return array.astype(np.float32)
 
 

@@ -26,6 +26,7 @@ from explainer.diffusion.guidance import apply_guidance, check_guidance
 from explainer.diffusion.inputs import (
     check_batch,
     check_capture,
+    check_context,
     check_image,
     check_latents,
     check_mask,
@@ -234,7 +235,8 @@ class Pipeline:
     def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int | None = None,
                       guidance_scale: float | None = None, guidance_rescale: float = 0.0,
                       scheduler=None, height=None, width=None, latents=None, keep=None,
-                      progress: bool = False, capture_attention: bool = False) -> Result:
+                      progress: bool = False, capture_attention: bool = False,
+                      context=None) -> Result:
         """Prompt(s) -> images, with the Trace of every step.
 
         Defaults as diffusers' (50 steps, guidance 7.5, the folder's scheduler, the UNet's
@@ -242,10 +244,13 @@ class Pipeline:
         ``scheduler``: a name ("euler", "dpm++2m-karras") or a scheduler, for this run only.
         ``capture_attention=True`` also records every step's cross-attention maps
         (``StepRecord.cross_attention``; see attention_maps.py).
+        ``context``: a context ``[B, 77, C]`` to condition on instead of the encoded prompt
+        (a mix of two prompts' contexts, an edited one); ``prompt`` then only labels the run.
         """
         run = self._prepare(prompt, negative_prompt, seed, num_steps, guidance_scale,
                             guidance_rescale, scheduler, height, width, latents, keep,
-                            mode="text-to-image", capture_attention=capture_attention)
+                            mode="text-to-image", capture_attention=capture_attention,
+                            context=context)
         scheduler = run.scheduler
         scheduler.set_timesteps(run.num_steps)
         x_t = run.noise * scheduler.init_noise_sigma                           # x_T, scaled
@@ -351,7 +356,7 @@ class Pipeline:
 
     def _prepare(self, prompt, negative_prompt, seed, num_steps, guidance_scale,
                  guidance_rescale, scheduler, height, width, latents, keep, mode, batch=None,
-                 strength=None, capture_attention=False):
+                 strength=None, capture_attention=False, context=None):
         """Check every input, then tokenize, encode and draw the noise (the cheap stages)."""
         num_steps = self.config.default_steps if num_steps is None else num_steps
         guidance_scale = self.config.default_guidance if guidance_scale is None else guidance_scale
@@ -360,15 +365,22 @@ class Pipeline:
         h, w = check_size(height, width, self.size_multiple, self.default_size)
         shape = (h // self.latent_factor, w // self.latent_factor, self.unet.config.in_channels)
         noise = None if latents is None else check_latents(latents, shape)
+        if context is not None:
+            context = check_context(context, self.text_encoder.config.width)
         n = noise.shape[0] if noise is not None else batch
-        prompts, negatives, seeds = check_batch(prompt, negative_prompt, seed, n)
+        if context is not None and n not in (None, len(context)):
+            raise ValueError(f"context has {len(context)} rows but the batch is {n}; give one "
+                             "context row per image")
+        rows = "latents" if noise is not None or context is None else "context rows"
+        n = len(context) if context is not None else n
+        prompts, negatives, seeds = check_batch(prompt, negative_prompt, seed, n, rows)
         chosen = self._run_scheduler(scheduler)
         num_steps = check_steps(num_steps, chosen.config.num_train_timesteps)
         trace = Trace(keep=keep, metadata=run_metadata(
             self, mode, prompts, negatives, seeds, chosen, num_steps, guidance_scale,
             guidance_rescale, h, w, strength))
         trace.tokens = self.tokenize(prompts)
-        trace.context = self.encode_text(trace.tokens)                          # [B, 77, C]
+        trace.context = self.encode_text(trace.tokens) if context is None else context  # [B, 77, C]
         trace.uncond_context = self.encode_text(negatives)                      # [B, 77, C]
         trace.initial_noise = noise if noise is not None else \
             self.initial_noise(seeds, height=h, width=w)                        # [B, h, w, 4]

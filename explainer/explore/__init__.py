@@ -2,5 +2,6 @@
 
 - ``attention_maps.py``: ``AttentionMaps``, which word paints which pixels;
 - ``trajectory.py``: ``LatentTrajectory``, the latents' path by PCA;
-- ``comparison.py``: ``compare``/``Comparison``, a keyword A/B from the same noise.
+- ``comparison.py``: ``compare``/``Comparison``, a keyword A/B from the same noise;
+- ``textual_inversion.py``: ``TextualInversion``, a new word learned as one vector.
 """

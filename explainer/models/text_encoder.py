@@ -76,9 +76,14 @@ class TextEncoder(BlockModel):
                 (self.final_norm, vector(self.config.width))]
 
     def call(self, ids, return_hidden_states: bool = False):
-        n = ops.shape(ids)[1]
+        return self.encode_embeddings(self.token_embedding(ids), return_hidden_states)
+
+    def encode_embeddings(self, token_vectors, return_hidden_states: bool = False):
+        """The encoder from the token vectors E_tok[ids] ``[B, 77, C]`` on: what textual
+        inversion trains through, with one learned vector in place of a word's row."""
+        n = ops.shape(token_vectors)[1]
         positions = ops.arange(n)
-        h = self.token_embedding(ids) + self.position_embedding(positions)[None]  # [B, 77, C]
+        h = token_vectors + self.position_embedding(positions)[None]              # [B, 77, C]
         hidden = [h]
         for block in self.blocks:
             h = block(h)                                                      # [B, 77, C]

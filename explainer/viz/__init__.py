@@ -8,6 +8,7 @@ Every plot returns a ``matplotlib.figure.Figure`` and leaves pyplot's global sta
 | tokenize         | ``token_table(tokens)``                                           |
 | encode           | ``context_heatmap(c, tokens)``, ``context_difference(c_a, c_b)``, |
 |                  | ``per_token_distance(c_a, c_b)`` (numbers)                        |
+| CLIP's training  | ``contrastive_targets(images, captions)``                         |
 | latents, ε       | ``latent_channels(z)``                                            |
 | guidance         | ``guidance_parts(eps_uncond, eps_text, s)``, ``guidance_mix(...)`` |
 | scheduler        | ``schedule_curves(schedulers, num_steps)``                        |
@@ -31,6 +32,7 @@ from explainer.viz.attention import (attention_grid, attention_shares, attention
                                      render_attention)
 from explainer.viz.attention_explorer import attention_explorer
 from explainer.viz.comparison import comparison_plot
+from explainer.viz.contrastive import contrastive_targets
 from explainer.viz.context import (context_difference, context_heatmap, first_difference,
                                    per_token_distance)
 from explainer.viz.curves import loss_curve
@@ -49,7 +51,7 @@ from explainer.viz.widgets import generation_controls, guidance_remix, step_play
 __all__ = [
     "LatentPreview", "animation_frames", "attention_explorer", "attention_grid",
     "attention_shares", "attention_side_by_side", "comparison_plot", "render_attention", "trajectory_plot", "channels_as_rgb", "chosen_timesteps",
-    "context_difference", "context_heatmap", "export_animation", "figure_png", "filmstrip",
+    "context_difference", "context_heatmap", "contrastive_targets", "export_animation", "figure_png", "filmstrip",
     "first_difference", "generation_controls", "guidance_mix", "guidance_parts",
     "guidance_remix", "image_grid", "latent_channels", "loss_curve", "new_figure",
     "per_token_distance", "render_step", "schedule_curves", "spacing_of", "step_player", "token_rows",
