@@ -27,7 +27,7 @@ LAYERS = [
     ("explore", ["explainer.explore"]),
     ("viz", ["explainer.viz"]),
     ("report", ["explainer.report"]),
-    ("applications", ["explainer.cli", "explainer.__main__", "explainer.shapes",
+    ("applications", ["explainer.cli", "explainer.__main__", "explainer.shapes", "explainer.exercises",
                       "explainer"]),
 ]
 
