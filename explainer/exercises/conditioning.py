@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.exercises.feedback import Attempt, Feedback, compare, right, wrong
+from explainer.exercises.feedback import Attempt, Feedback, compare, right, unanswered, wrong
 
 
 def check_resnet_parameters(c_in: int, c_out: int, time_width: int, answer) -> Feedback:
     """03b.1: the parameters of one UNet ResNet block (models/unet_blocks.py, ResnetBlock)."""
     ex = "03b.1 · counting a ResNet block"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     parts = {"GroupNorm 1 (scale, shift)": 2 * c_in, "3×3 conv 1": 9 * c_in * c_out + c_out,
              "time projection": time_width * c_out + c_out, "GroupNorm 2": 2 * c_out,
              "3×3 conv 2": 9 * c_out * c_out + c_out,
@@ -31,6 +33,8 @@ def check_attention_tokens(preset: str, level: int, answer) -> Feedback:
     from explainer.models.configs import PRESETS
 
     ex = "03b.2 · how many tokens attention sees"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     unet = PRESETS[preset].unet
     side = -(-unet.sample_size // 2 ** level)
     want = side * side
@@ -79,6 +83,8 @@ def check_attention(function) -> Feedback:
 def check_uniform_share(answer) -> Feedback:
     """11.2: the share of attention each of the 77 tokens gets if attention is uniform."""
     ex = "11.2 · the uniform share"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     if isinstance(answer, (int, float, np.number)) and np.isclose(answer, 1 / 77, rtol=1e-3):
         return right(ex, "1/77 ≈ 0.013: a word's map above that gets more than its share. That is "
                      "the fair zero for an attention map, not its minimum.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.exercises.feedback import Attempt, Feedback, compare, right, wrong
+from explainer.exercises.feedback import Attempt, Feedback, compare, right, unanswered, wrong
 
 
 def _arrays(seed: int, n: int, shape=(2, 8, 8, 4)):
@@ -72,6 +72,8 @@ def check_guidance(function) -> Feedback:
 def check_guidance_scales(text_only, prompt_ignored) -> Feedback:
     """04.2: the scale s at which ε̃ is exactly ε_text, and the one at which it is ε_uncond."""
     ex = "04.2 · two special scales"
+    if (waiting := unanswered(ex, text_only, prompt_ignored)):
+        return waiting
     if text_only == 1 and prompt_ignored == 0:
         return right(ex, "s = 1 gives ε_text (no guidance: what the model learned), s = 0 gives "
                      "ε_uncond (the prompt is ignored). Every useful scale is beyond 1.")
@@ -165,6 +167,8 @@ def check_min_snr(function) -> Feedback:
 def check_half_noise(answer) -> Feedback:
     """03.2: the timestep at which x_t's variance is half signal, half noise (SD's schedule)."""
     ex = "03.2 · where signal and noise are equal"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     ab = _alpha_bar()
     want = int(np.argmin(np.abs(ab - 0.5)))
     if isinstance(answer, (int, np.integer)) and abs(int(answer) - want) <= 1:

@@ -84,3 +84,10 @@ def compare(exercise: str, got, want, what: str, rtol: float = 1e-4, atol: float
     worst = float(np.max(np.abs(got - want)))
     return wrong(exercise, f"{what} differs from the right answer by up to {worst:.2g} "
                  f"(the right values have magnitude up to {float(np.max(np.abs(want))):.2g})")
+
+
+def unanswered(exercise: str, *answers) -> Feedback | None:
+    """Feedback for a cell whose ``...`` is still there (the lesson's starting point), else None."""
+    if any(a is Ellipsis for a in answers):
+        return wrong(exercise, "replace the `...` with your answer and run the cell again")
+    return None

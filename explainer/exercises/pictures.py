@@ -9,7 +9,7 @@ import numpy as np
 
 from explainer.drawn.dataset import COLOURS
 from explainer.drawn.scorer import measure
-from explainer.exercises.feedback import Attempt, Feedback, compare, right, wrong
+from explainer.exercises.feedback import Attempt, Feedback, compare, right, unanswered, wrong
 
 
 def _said(image) -> str:
@@ -23,6 +23,8 @@ def check_latent_shape(preset: str, height: int, width: int, answer) -> Feedback
     from explainer.models.configs import PRESETS
 
     ex = "06.1 · the latent's shape"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     config = PRESETS[preset]
     f = config.vae.downscale
     want = (height // f, width // f, config.vae.latent_channels)
@@ -83,6 +85,8 @@ def check_fewest_steps(pipe, prompt: str, seed: int, steps: int) -> Feedback:
     from explainer.drawn.scorer import score
 
     ex = "07.2 · how few steps are enough"
+    if (waiting := unanswered(ex, steps)):
+        return waiting
     asked = _asked(prompt)
     if asked is None:
         return wrong(ex, f"{prompt!r} does not state all four attributes the scorer reads; use "
@@ -121,6 +125,8 @@ def _asked(prompt: str):
 def check_seed_for(pipe, prompt: str, colour: str, seed) -> Feedback:
     """08.1: a seed for which ``prompt`` (which leaves the colour open) draws ``colour``."""
     ex = "08.1 · a seed chooses what the prompt leaves open"
+    if (waiting := unanswered(ex, seed)):
+        return waiting
     if colour not in COLOURS:
         return wrong(ex, f"colour={colour!r}; choose one of {list(COLOURS)}")
     if any(c in prompt.lower().split() for c in COLOURS):
@@ -140,6 +146,8 @@ def check_seed_for(pipe, prompt: str, colour: str, seed) -> Feedback:
 def check_negative_prompt(pipe, prompt: str, negative: str, seeds=tuple(range(8))) -> Feedback:
     """08.2: a negative prompt after which no picture of ``prompt`` (seeds 0-7) is red."""
     ex = "08.2 · a negative prompt that removes red"
+    if (waiting := unanswered(ex, negative)):
+        return waiting
     if not isinstance(negative, str) or not negative.strip():
         return wrong(ex, f"negative={negative!r}: write a negative prompt, a few words of what "
                      "guidance should push away from")
@@ -162,6 +170,8 @@ def check_negative_prompt(pipe, prompt: str, negative: str, seeds=tuple(range(8)
 def check_first_timestep(pipe, strength: float, steps: int, answer) -> Feedback:
     """09.1: the first timestep image-to-image runs for ``strength`` and ``steps``."""
     ex = "09.1 · where image-to-image starts"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     scheduler = copy.deepcopy(pipe.scheduler)
     scheduler.set_timesteps(steps)
     start = steps - min(int(steps * strength), steps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.exercises.feedback import Attempt, Feedback, compare, right, wrong
+from explainer.exercises.feedback import Attempt, Feedback, compare, right, unanswered, wrong
 
 STAGES = ("tokenize", "encode the text", "draw the seed's noise", "predict the noise",
           "mix with guidance", "one scheduler step", "decode")
@@ -13,6 +13,8 @@ STAGES = ("tokenize", "encode the text", "draw the seed's noise", "predict the n
 def check_stage_order(stages) -> Feedback:
     """00.1: the seven stages of lesson 00's table, in the order a run does them."""
     ex = "00.1 · the order of the stages"
+    if (waiting := unanswered(ex, *stages)):
+        return waiting
     given = [str(s).strip().lower() for s in stages]
     unknown = [s for s in given if s not in STAGES]
     if unknown:
@@ -34,6 +36,8 @@ def check_compression(preset: str, answer) -> Feedback:
     from explainer.models.configs import PRESETS
 
     ex = "00.2 · how much smaller the latent is"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     config = PRESETS[preset]
     side = config.unet.sample_size * config.vae.downscale                      # image side
     image, latent = side * side * 3, config.unet.sample_size ** 2 * config.unet.in_channels
@@ -54,6 +58,8 @@ def check_compression(preset: str, answer) -> Feedback:
 def check_padding(tokenizer, prompt: str, answer) -> Feedback:
     """01.1: how many padding positions follow the end token for ``prompt``."""
     ex = "01.1 · counting the padding"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     tokens = tokenizer(prompt)
     want = tokens.n_padding
     if answer == want:
@@ -87,6 +93,8 @@ def check_first_difference(tokenizer, prompt_a: str, prompt_b: str, answer) -> F
     from explainer.explore.comparison import first_difference
 
     ex = "02.1 · where two contexts start to differ"
+    if (waiting := unanswered(ex, answer)):
+        return waiting
     want = first_difference(tokenizer(prompt_a), tokenizer(prompt_b))
     if want is None:
         return wrong(ex, "the two prompts have the same tokens; change a word")

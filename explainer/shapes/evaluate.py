@@ -33,21 +33,23 @@ def subset(n: int = 24) -> list[Attributes]:
 
 
 def generate(pipe, attrs: list[Attributes], seeds: list[int], guidance: float, num_steps: int = 25,
-             batch: int = 64) -> np.ndarray:
+             batch: int = 64, scheduler=None) -> np.ndarray:
     """Images for ``attrs`` x ``seeds`` (attribute-major), in batches."""
     from explainer.shapes import scene_eval
 
     prompts = [caption(a) for a in attrs for _ in seeds]
     seed_list = [s for _ in attrs for s in seeds]
-    return scene_eval.generate(pipe, prompts, seed_list, guidance, num_steps, batch)[0]
+    return scene_eval.generate(pipe, prompts, seed_list, guidance, num_steps, batch,
+                               scheduler=scheduler)[0]
 
 
 def evaluate(pipe, attrs: list[Attributes], seeds: list[int], scales=GUIDANCE_SCALES,
-             num_steps: int = 25) -> dict:
-    """Accuracy per attribute per guidance scale, for seen and held-out combinations."""
+             num_steps: int = 25, scheduler=None) -> dict:
+    """Accuracy per attribute per guidance scale, for seen and held-out combinations
+    (``scheduler``: a name or a scheduler for every run; None: the pipeline's)."""
     out = {}
     for s in scales:
-        images = generate(pipe, attrs, seeds, s, num_steps)
+        images = generate(pipe, attrs, seeds, s, num_steps, scheduler=scheduler)
         asked = [a for a in attrs for _ in seeds]
         scores = [score(im, a) for im, a in zip(images, asked)]
         row = {}

@@ -39,12 +39,14 @@ OPEN_PHRASES = (Phrase(shape="circle"), Phrase(colour="red"), Phrase(shape="squa
 
 
 def generate(pipe, prompts: list[str], seeds: list[int], guidance: float, num_steps: int = 25,
-             batch: int = 64, capture_attention: bool = False):
-    """Images (and traces when ``capture_attention``) for prompt k with seed k, in batches."""
+             batch: int = 64, capture_attention: bool = False, scheduler=None):
+    """Images (and traces when ``capture_attention``) for prompt k with seed k, in batches;
+    ``scheduler`` (a name or a scheduler) as ``text_to_image`` takes it (None: the pipeline's)."""
     images, traces = [], []
     for k in range(0, len(prompts), batch):
         result = pipe.text_to_image(prompts[k: k + batch], seed=seeds[k: k + batch],
                                     num_steps=num_steps, guidance_scale=guidance,
+                                    scheduler=scheduler,
                                     capture_attention=capture_attention,
                                     keep=("cross_attention",) if capture_attention else ())
         images.append(result.images)
@@ -109,11 +111,13 @@ class OpenResult:
 
 
 def open_attributes(pipe, phrases=OPEN_PHRASES, seeds=tuple(range(6000, 6024)),
-                    guidance: float | None = None) -> list[OpenResult]:
+                    guidance: float | None = None, num_steps: int = 25,
+                    scheduler=None) -> list[OpenResult]:
     """Each one-shape prompt with every seed; what each image shows (``measured``)."""
     prompts = [describe([p]) for p in phrases for _ in seeds]
     images, _ = generate(pipe, prompts, list(seeds) * len(phrases),
-                         pipe.default_guidance if guidance is None else guidance)
+                         pipe.default_guidance if guidance is None else guidance, num_steps,
+                         scheduler=scheduler)
     out = []
     for k, phrase in enumerate(phrases):
         chunk = images[k * len(seeds): (k + 1) * len(seeds)]
