@@ -1,9 +1,10 @@
 """What the UNet computes at each level of one call, laid out as the U it flows through.
 
 ``feature_maps(features)`` takes ``UNet.call_with_features``' activations (numpy) and draws,
-for each level, the mean |activation| over its channels: down levels on the left (the latent's
-own grid at the top), the middle at the bottom, up levels on the right, as in
-``unet_diagram``. ``timestep_features(config)`` draws the sinusoidal features the timestep
+for each level, how much each pixel differs from the level's average pixel (the mean over
+channels of |h − h's mean over the grid|; or, with ``centre=False``, the plain mean
+|activation|): down levels on the left (the latent's own grid at the top), the middle at the
+bottom, up levels on the right, as in ``unet_diagram``. ``timestep_features(config)`` draws the sinusoidal features the timestep
 embedding starts from.
 """
 
@@ -23,21 +24,30 @@ def _levels(features) -> tuple[list[str], list[str]]:
     return downs, ups
 
 
-def level_means(features, index: int = 0) -> dict[str, np.ndarray]:
-    """Mean |activation| over channels, ``[h, w]`` per down level, the middle and up level,
-    of image ``index`` in the batch."""
+def level_maps(features, index: int = 0, centre: bool = True) -> dict[str, np.ndarray]:
+    """One ``[h, w]`` map per down level, the middle and up level, of image ``index``: the mean
+    over channels of |h − h's mean over the grid| (``centre``: where the level's pixels differ
+    from its average pixel), or of |h|."""
     downs, ups = _levels(features)
-    return {name: np.abs(np.asarray(features[name], np.float32)[index]).mean(axis=-1)
-            for name in [*downs, "mid", *ups]}
+    maps = {}
+    for name in [*downs, "mid", *ups]:
+        h = np.asarray(features[name], np.float32)[index]                  # [h, w, C]
+        if centre:
+            h = h - h.mean(axis=(0, 1))                                    # minus the mean pixel
+        maps[name] = np.abs(h).mean(axis=-1)                               # [h, w]
+    return maps
 
 
-def feature_maps(features, index: int = 0, title: str | None = None, size: float = 1.6):
-    """The U of one UNet call: mean |activation| over channels at every level.
+def feature_maps(features, index: int = 0, centre: bool = True, title: str | None = None,
+                 size: float = 1.6):
+    """The U of one UNet call: one map per level (``level_maps``).
 
     Args:
         features: the dict of ``UNet.call_with_features`` (numpy): ``down{k}``, ``mid`` and
             ``up{i}`` activations ``[B, h, w, C]`` (other names are ignored).
         index: which image of the batch.
+        centre: subtract each channel's mean over the grid first, so the map shows where
+            the level's pixels differ from each other; False: the plain mean |activation|.
         title: a title over the panels.
         size: inches per panel.
 
@@ -45,7 +55,7 @@ def feature_maps(features, index: int = 0, title: str | None = None, size: float
     on the right; the middle is below, in the centre. Each panel has its own colour range.
     """
     downs, ups = _levels(features)
-    means = level_means(features, index)
+    means = level_maps(features, index, centre)
     n = len(downs)
     fig, axes = new_figure(n + 1, 3, width=3 * size + 1.2, height=(n + 1) * size + 0.3
                            + 0.3 * (title is not None), layout="constrained")

@@ -11,7 +11,7 @@ from explainer.explore.unet_architecture import UNetArchitecture
 from explainer.models.configs import PRESETS
 from explainer.viz import feature_maps, timestep_features, unet_diagram
 from explainer.viz.unet_diagram import ATTENTION, RESNETS, SKIP_COLOUR, T_COLOUR
-from explainer.viz.unet_features import level_means
+from explainer.viz.unet_features import level_maps
 
 
 def _arrows(ax, colour):
@@ -49,10 +49,14 @@ def test_feature_maps_lay_the_levels_out_as_a_u():
     fig = feature_maps(features, index=1)
     panels = {ax.get_title().split(" ·")[0]: ax for ax in fig.axes if ax.images}
     assert sorted(panels) == sorted(["down0", "down1", "down2", "mid", "up0", "up1", "up2"])
-    for name, ax in panels.items():  # each panel is the mean |h| over channels of image 1
-        np.testing.assert_allclose(ax.images[0].get_array(), np.abs(features[name][1]).mean(-1))
+    for name, ax in panels.items():  # each panel: mean over channels of |h - mean pixel|, image 1
+        h = features[name][1]
+        np.testing.assert_allclose(ax.images[0].get_array(),
+                                   np.abs(h - h.mean(axis=(0, 1))).mean(-1), rtol=1e-6)
+    plain = feature_maps(features, centre=False).axes[0]  # down0, image 0: mean |h|
+    np.testing.assert_allclose(plain.images[0].get_array(), np.abs(features["down0"][0]).mean(-1))
     assert panels["down0"].get_title() == "down0 · 8x8 · 64 ch"
-    assert level_means(features)["mid"].shape == (2, 2)
+    assert level_maps(features)["mid"].shape == (2, 2)
     grid = fig.axes[0].get_gridspec()
     assert (grid.nrows, grid.ncols) == (4, 3)
     # down0 and up2 share the top row (8x8); the middle sits alone at the bottom
