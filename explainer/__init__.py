@@ -7,7 +7,8 @@ The public API is re-exported here from the layers below (see the folders):
     weights/       load_models, download, Models, WeightsError
     schedulers/    make_scheduler, sigmas_from
     diffusion/     load_pipeline, Pipeline, Result, Trace, StepRecord, apply_guidance, resize
-    explore/       AttentionMaps, LatentTrajectory, Comparison, compare
+    explore/       AttentionMaps, LatentTrajectory, Comparison, compare, UNetArchitecture,
+                   ParameterCounts
     viz/, shapes/  imported as ``explainer.viz``, ``explainer.shapes``
 
 Importing the package is cheap: Keras and its backend load only when a network is first built.
@@ -44,6 +45,8 @@ _LAZY = {
     "LatentTrajectory": "explainer.explore.trajectory",
     "Comparison": "explainer.explore.comparison",
     "compare": "explainer.explore.comparison",
+    "UNetArchitecture": "explainer.explore.unet_architecture",
+    "ParameterCounts": "explainer.explore.parameter_counts",
 }
 
 __all__ = sorted([*_LAZY, "PromptTruncatedWarning", "Tokenizer", "Tokens", "tokenize",

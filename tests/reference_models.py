@@ -26,6 +26,11 @@ SMALL_UNET_3 = dict(SMALL_UNET, block_out_channels=(32, 48, 64), attention_head_
                     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
                     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
                     transformer_layers_per_block=2, use_linear_projection=True)
+# Ours, in explainer's terms (no reference dict needed): two ResNets per level, two transformer
+# blocks per spatial transformer, no attention at the middle level, per-level heads.
+OTHER_UNET = dict(block_channels=(32, 48, 64), attention_levels=(True, False, True),
+                  layers_per_block=2, heads=(2, 4, 8), transformer_depth=2, context_width=32,
+                  norm_groups=8, sample_size=16)
 SMALL_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64),
                  layers_per_block=1, norm_num_groups=8, sample_size=32,
                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)

@@ -3,5 +3,17 @@
 - ``attention_maps.py``: ``AttentionMaps``, which word paints which pixels;
 - ``trajectory.py``: ``LatentTrajectory``, the latents' path by PCA;
 - ``comparison.py``: ``compare``/``Comparison``, a keyword A/B from the same noise;
-- ``textual_inversion.py``: ``TextualInversion``, a new word learned as one vector.
+- ``textual_inversion.py``: ``TextualInversion``, a new word learned as one vector;
+- ``unet_architecture.py``: ``UNetArchitecture``, the UNet's blocks, skips and parameters
+  read from its config (no weights);
+- ``parameter_counts.py``: ``ParameterCounts``, the three networks' parameters per part, and
+  ``side_by_side`` for several pipelines; ``block_parameters.py``: the per-block sums;
+- ``preset_facts.py``: ``facts_table``, two presets side by side from their configs.
+
+The two config readers are imported here (they need no Keras); the others load on use.
 """
+
+from explainer.explore.parameter_counts import ParameterCounts, side_by_side
+from explainer.explore.unet_architecture import UNetArchitecture
+
+__all__ = ["ParameterCounts", "UNetArchitecture", "side_by_side"]

@@ -151,24 +151,46 @@ class UNet(BlockModel):
         (bilinear) to the latent grid: a tuple of ``[B, h, w, 77]`` (see attention_maps.py)."""
         return self._forward(latents, timesteps, context, capture=True)
 
-    def _forward(self, latents, timesteps, context, capture: bool):
+    def call_with_features(self, latents, timesteps, context):
+        """``(eps, features)``: eps exactly as ``call``, and the activations along the U by name
+        (n levels; level k's grid is h/2^k x w/2^k, its channels C_k):
+
+        | name               | shape                 | what                                 |
+        |--------------------|-----------------------|--------------------------------------|
+        | ``time_embedding`` | [B, 4 C0]             | emb(t), after the time MLP           |
+        | ``conv_in``        | [B, h, w, C0]         | x_t lifted to C0 channels            |
+        | ``down{k}``        | level k's grid, C_k   | down level k, before its downsample  |
+        | ``mid``            | level n-1's, C_{n-1}  | the middle block's output            |
+        | ``up{i}``          | level n-1-i's         | up level i, before its upsample      |
+
+        ``explore.UNetArchitecture(config, h).features()`` gives the same names and shapes."""
+        return self._forward(latents, timesteps, context, capture=False, features=True)
+
+    def _forward(self, latents, timesteps, context, capture: bool, features: bool = False):
         c = self.config
         t_emb = timestep_embedding(timesteps, c.block_channels[0], c.flip_sin_to_cos,
                                    c.freq_shift)                                 # [B, C0]
         t_emb = self.time_mlp_2(ops.silu(self.time_mlp_1(t_emb)))               # [B, 4 C0]
         maps = {}                                                                # k -> [B, h/2^k, w/2^k, 77]
+        kept = {"time_embedding": t_emb} if features else None                   # name -> activation
 
         def add(k, m):
             if m is not None:
                 maps[k] = m if k not in maps else maps[k] + m
 
+        def keep(name, x):
+            if features:
+                kept[name] = x
+
         h = self.conv_in(latents)                                               # [B, h, w, C0]
         skips = [h]
+        keep("conv_in", h)
         # down
         for k, level in enumerate(self.down):
             h, saved, *m = level(h, t_emb, context, capture=capture)            # [B, h/2^k, w/2^k, C_k]
             skips += saved
             add(k, m[0] if m else None)
+            keep(f"down{k}", saved[-2] if level.resample is not None else h)  # own grid
         # middle
         h = self.mid_resnet_1(h, t_emb)
         if capture:
@@ -177,13 +199,17 @@ class UNet(BlockModel):
         else:
             h = self.mid_transformer(h, context)
         h = self.mid_resnet_2(h, t_emb)                                         # [B, h/8, w/8, C_3]
+        keep("mid", h)
         # up
         for i, level in enumerate(self.up):
             n = len(level.resnets)
-            h, _, *m = level(h, t_emb, context, skips=skips[-n:], capture=capture)  # [B, 2h, 2w, C]
+            h, saved, *m = level(h, t_emb, context, skips=skips[-n:], capture=capture)  # [B, 2h, 2w, C]
             skips = skips[:-n]
             add(len(self.up) - 1 - i, m[0] if m else None)
+            keep(f"up{i}", saved[-2] if level.resample is not None else h)
         eps = ops.cast(self.conv_out(ops.silu(self.norm_out(h))), "float32")    # [B, h, w, 4]
+        if features:
+            return eps, kept
         if not capture:
             return eps
         grid = (ops.shape(latents)[1], ops.shape(latents)[2])

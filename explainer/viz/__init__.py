@@ -10,6 +10,9 @@ Every plot returns a ``matplotlib.figure.Figure`` and leaves pyplot's global sta
 |                  | ``per_token_distance(c_a, c_b)`` (numbers)                        |
 | CLIP's training  | ``contrastive_targets(images, captions)``                         |
 | latents, ε       | ``latent_channels(z)``                                            |
+| the UNet         | ``unet_diagram(UNetArchitecture(config))`` (the U, from a config), |
+|                  | ``feature_maps(features)``, ``level_maps`` (one call's levels),   |
+|                  | ``timestep_features(config)`` (emb(t)'s sinusoids)                |
 | guidance         | ``guidance_parts(eps_uncond, eps_text, s)``, ``guidance_mix(...)`` |
 | scheduler        | ``schedule_curves(schedulers, num_steps)``                        |
 | the loop         | ``filmstrip(trace, decode)``, ``render_step(trace, i, decode)``   |
@@ -46,14 +49,17 @@ from explainer.viz.latents import latent_channels
 from explainer.viz.schedules import chosen_timesteps, schedule_curves, spacing_of
 from explainer.viz.tokens import token_rows, token_table
 from explainer.viz.trajectory import trajectory_plot
+from explainer.viz.unet_diagram import unet_diagram
+from explainer.viz.unet_features import feature_maps, level_maps, timestep_features
 from explainer.viz.widgets import generation_controls, guidance_remix, step_player
 
 __all__ = [
     "LatentPreview", "animation_frames", "attention_explorer", "attention_grid",
     "attention_shares", "attention_side_by_side", "comparison_plot", "render_attention", "trajectory_plot", "channels_as_rgb", "chosen_timesteps",
-    "context_difference", "context_heatmap", "contrastive_targets", "export_animation", "figure_png", "filmstrip",
-    "first_difference", "generation_controls", "guidance_mix", "guidance_parts",
-    "guidance_remix", "image_grid", "latent_channels", "loss_curve", "new_figure",
-    "per_token_distance", "render_step", "schedule_curves", "spacing_of", "step_player", "token_rows",
-    "token_table",
+    "context_difference", "context_heatmap", "contrastive_targets", "export_animation",
+    "feature_maps", "figure_png", "filmstrip", "first_difference", "generation_controls",
+    "guidance_mix", "guidance_parts", "guidance_remix", "image_grid", "latent_channels",
+    "level_maps", "loss_curve", "new_figure", "per_token_distance", "render_step",
+    "schedule_curves", "spacing_of", "step_player", "timestep_features", "token_rows",
+    "token_table", "unet_diagram",
 ]

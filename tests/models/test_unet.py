@@ -127,3 +127,28 @@ def test_config_levels_must_agree(bad):
 
     with pytest.raises(ValueError, match="one entry per level"):
         UNetConfig(**bad)
+
+
+def test_call_with_features_parity(small_models, rng):
+    """call_with_features runs call's own forward pass: the same eps, bit for bit, and the
+    activations the architecture table names, at their levels' grids (two ResNets per level,
+    a level without attention). Op by op, on the shapes of the test above, so JAX reuses its
+    compiled ops; the compiled calls are the other tests' (and the lesson's, under nbval)."""
+    from explainer.explore.unet_architecture import UNetArchitecture
+    from explainer.models.backend import ops
+
+    unet = small_models.unet
+    latents = rng.standard_normal((1, 8, 8, 4)).astype(np.float32)
+    t, context = np.array([500.0], np.float32), rng.standard_normal((1, 77, 32)).astype(np.float32)
+    eps = unet.graph(jit_compile=False)(latents, t, context)
+    eps_f, features = unet.graph("call_with_features", jit_compile=False)(latents, t, context)
+    np.testing.assert_array_equal(eps_f, eps)
+    expected = UNetArchitecture(unet.config, latent_side=8).features()
+    assert {k: v.shape for k, v in features.items()} == {k: (1, *s) for k, s in expected.items()}
+    assert list(features) == list(expected)  # call order: emb(t), conv_in, down, mid, up
+    assert expected["down1"] == (4, 4, 64) and expected["up1"] == (8, 8, 32)
+    # they are the forward pass's own activations: the last up level's output, normed and
+    # convolved, is eps; conv_in's is conv_in(x_t)
+    head = unet.conv_out(ops.silu(unet.norm_out(features["up1"])))
+    np.testing.assert_array_equal(as_numpy(head), eps)
+    np.testing.assert_array_equal(features["conv_in"], as_numpy(unet.conv_in(latents)))
