@@ -46,12 +46,15 @@ class TextualInversion:
         self.losses: list[float] = []
 
     def _single_token(self, word: str, what: str) -> int:
-        body = [i for i in self.pipe.tokenizer(word).ids[1:] if i != self.pipe.tokenizer(word).ids[-1]]
-        if not isinstance(word, str) or " " in word.strip() or len(body) != 1:
-            raise ValueError(f"{what}={word!r} is {len(body)} tokens; textual inversion learns "
+        if not isinstance(word, str):
+            raise TypeError(f"{what} must be a word (a string), got {type(word).__name__}")
+        tokens = self.pipe.tokenizer(word)
+        pieces = tokens.ids[1: tokens.n_real - 1]         # between the start and the end token
+        if len(pieces) != 1:
+            raise ValueError(f"{what}={word!r} is {len(pieces)} tokens; textual inversion learns "
                              "one token's vector: choose a word the tokenizer keeps whole, "
                              "e.g. 'dax' or 'sks'")
-        return body[0]
+        return pieces[0]
 
     def _encode(self, ids):
         """c_v(ids): the text encoder with E_tok[word] replaced by v.   ids [B, 77] -> [B, 77, C]"""
