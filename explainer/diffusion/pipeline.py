@@ -316,8 +316,9 @@ class Pipeline:
                             capture_attention=capture_attention)
         scheduler = run.scheduler
         scheduler.set_timesteps(run.num_steps)
-        n_run = min(int(run.num_steps * strength), run.num_steps)
-        start = run.num_steps - n_run
+        from explainer.schedulers.timesteps import strength_start
+
+        start = strength_start(run.num_steps, strength)
         timesteps = scheduler.timesteps[start:]
         if len(timesteps) == 0:
             raise ValueError(f"strength={strength} with num_steps={run.num_steps} runs no step; "

@@ -10,6 +10,7 @@ import numpy as np
 from explainer.drawn.dataset import COLOURS
 from explainer.drawn.scorer import measure
 from explainer.exercises.feedback import Attempt, Feedback, compare, right, unanswered, wrong
+from explainer.schedulers.timesteps import strength_start
 
 
 def _said(image) -> str:
@@ -174,7 +175,7 @@ def check_first_timestep(pipe, strength: float, steps: int, answer) -> Feedback:
         return waiting
     scheduler = copy.deepcopy(pipe.scheduler)
     scheduler.set_timesteps(steps)
-    start = steps - min(int(steps * strength), steps)
+    start = strength_start(steps, strength)
     want = int(scheduler.timesteps[start])
     if answer == want:
         return right(ex, f"it skips the first {start} of {steps} steps and starts at t = {want}: "

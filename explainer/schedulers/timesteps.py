@@ -77,3 +77,9 @@ def timesteps_at(sigmas: np.ndarray, train_sigmas: np.ndarray) -> np.ndarray:
     low = np.cumsum(above, axis=0).argmax(axis=0).clip(max=len(log_train) - 2)
     w = np.clip((log_train[low] - log_sigma) / (log_train[low] - log_train[low + 1]), 0, 1)
     return (1 - w) * low + w * (low + 1)
+
+
+def strength_start(num_steps: int, strength: float) -> int:
+    """How many of ``num_steps`` timesteps image-to-image skips at ``strength`` (as diffusers):
+    it runs the last ⌊num_steps·strength⌋ of them, from index ``num_steps − that`` on."""
+    return num_steps - min(int(num_steps * strength), num_steps)
