@@ -48,18 +48,29 @@ def check_steps(num_steps, limit: int) -> int:
 
 
 def check_capture(capture_attention, keep) -> None:
-    """``capture_attention`` must be a bool, and agree with ``keep=``."""
-    if not isinstance(capture_attention, bool):
-        raise TypeError(f"capture_attention must be True or False, got {capture_attention!r}")
+    """``capture_attention`` must be a bool (the summed maps) or an ``AttentionCapture`` (an
+    atlas, attention_capture.py), and agree with ``keep=``."""
+    from explainer.diffusion.attention_capture import AttentionCapture
+
+    atlas = isinstance(capture_attention, AttentionCapture)
+    if not atlas and not isinstance(capture_attention, bool):
+        raise TypeError(f"capture_attention must be True, False or an AttentionCapture "
+                        f"(a selection of layers, steps and tokens), got {capture_attention!r}")
     if keep is None or isinstance(keep, str):
         return  # keep=None keeps everything; a bare string is caught by the Trace
     names = {"cross_attention", "cross_attention_levels"} & set(keep)
-    if capture_attention and not names:
+    if atlas and "atlas" not in keep:
+        raise ValueError(f"capture_attention=AttentionCapture(...) but keep={tuple(keep)} drops "
+                         "the atlas; add 'atlas' to keep (or keep=None)")
+    if capture_attention is True and not names:
         raise ValueError(f"capture_attention=True but keep={tuple(keep)} drops the maps; add "
                          "'cross_attention' (and/or 'cross_attention_levels') to keep")
-    if names and not capture_attention:
-        raise ValueError(f"keep= names {sorted(names)} but capture_attention=False, so there "
-                         "is nothing to keep; pass capture_attention=True")
+    if names and capture_attention is not True:
+        raise ValueError(f"keep= names {sorted(names)} but capture_attention is not True, so "
+                         "there is nothing to keep; pass capture_attention=True")
+    if "atlas" in keep and not atlas:
+        raise ValueError("keep= names 'atlas' but capture_attention is not an AttentionCapture; "
+                         "pass capture_attention=AttentionCapture() (every layer, step, token)")
 
 
 def check_strength(strength) -> float:

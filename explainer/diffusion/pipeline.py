@@ -170,6 +170,17 @@ class Pipeline:
                   for k, m in zip(self.unet.attention_resolutions, maps)}
         return eps_uncond, eps_text, sum(levels.values()), levels
 
+    def predict_noise_with_hook(self, latents, t, uncond_context, context, hook,
+                                hook_inputs=None):
+        """As ``predict_noise``, with every UNet attention layer's A passed through ``hook``
+        (an ``AttentionHook``, models/attention_hook.py): ``(eps_uncond, eps_text, tape)``,
+        the tape holding what the hook recorded. The guidance batch is [c_∅ rows; c rows]."""
+        inputs = doubled_batch(latents, t, uncond_context, context)
+        call = self.unet.graph("call_with_hook", self.jit_compile["unet"], hook=hook)
+        eps, tape = call(*inputs, hook_inputs or {})
+        eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
+        return eps_uncond, eps_text, tape
+
     def guide(self, eps_uncond, eps_text, scale: float, rescale: float = 0.0) -> np.ndarray:
         """ε̃ = ε_uncond + s·(ε_text − ε_uncond) (see guidance.py)."""
         return apply_guidance(eps_uncond, eps_text, scale, rescale)
@@ -201,14 +212,23 @@ class Pipeline:
 
     def denoise(self, latents, timesteps, context, uncond_context, guidance_scale, trace,
                 seeds, guidance_rescale=0.0, blend=None, progress=False,
-                capture_attention=False, scheduler=None) -> np.ndarray:
+                capture_attention=False, scheduler=None, attention_hook=None) -> np.ndarray:
         """The loop every run shares: from x_t at ``timesteps[0]`` down to x_0, with
         ``scheduler`` (the pipeline's own when None).
 
         ``blend(i, latents) -> latents`` (inpainting) puts the known region back after a step.
-        ``capture_attention`` records each step's cross-attention maps in the trace.
+        ``capture_attention`` records each step's cross-attention maps in the trace (True:
+        summed per level; an ``AttentionCapture``: an atlas of the layers and steps it selects).
+        ``attention_hook`` (an ``AttentionHook``) sees every UNet attention layer at every step;
+        its ``inputs(i, n)``, if it has that method, gives step i of n's arrays.
         """
         scheduler = self.scheduler if scheduler is None else scheduler
+        atlas_steps, recorder = set(), None
+        if not isinstance(capture_attention, bool):  # an AttentionCapture: an atlas
+            from explainer.diffusion.attention_capture import CaptureHook
+
+            atlas_steps = set(capture_attention.step_indices(len(timesteps)))
+            recorder = CaptureHook(capture_attention, self.unet.config)
         steps = timesteps
         if progress:
             from tqdm.auto import tqdm
@@ -216,8 +236,14 @@ class Pipeline:
             steps = tqdm(timesteps, desc="denoising")
         for i, t in enumerate(steps):
             x_in = scheduler.scale_model_input(latents, t)                     # x_t / √(σ²+1)
-            attention = None
-            if capture_attention:
+            attention = atlas = None
+            hooks = [h for h in (recorder if i in atlas_steps else None, attention_hook)
+                     if h is not None]
+            if hooks:
+                eps_uncond, eps_text, atlas = self._hooked_step(
+                    x_in, t, uncond_context, context, hooks, i, len(timesteps),
+                    capture_attention if i in atlas_steps else None)
+            elif capture_attention is True:
                 eps_uncond, eps_text, *attention = self.predict_noise_and_attention(
                     x_in, t, uncond_context, context)
             else:
@@ -228,22 +254,40 @@ class Pipeline:
             noise = self.step_noise(seeds, i, latents.shape) if scheduler.stochastic else None
             out = scheduler.step(eps, t, latents, noise=noise)                 # x_{t-1}, x̂_0
             check_finite(out.prev_sample, i, t, "the scheduler step")
-            trace.record(i, t, latents, eps_uncond, eps_text, eps, out, attention)
+            trace.record(i, t, latents, eps_uncond, eps_text, eps, out, attention, atlas)
             latents = out.prev_sample if blend is None else blend(i, out.prev_sample)
         return latents
+
+    def _hooked_step(self, x_in, t, uncond_context, context, hooks, i, n, capture):
+        """One UNet call through ``hooks`` (the atlas recorder and/or a caller's hook):
+        eps for both halves and this step's atlas (None if ``capture`` is None)."""
+        from explainer.diffusion.attention_capture import atlas_from_tape
+        from explainer.models.attention_hook import HookChain
+
+        hook = hooks[0] if len(hooks) == 1 else HookChain(*hooks)
+        per_hook = [h.inputs(i, n) if hasattr(h, "inputs") else {} for h in hooks]
+        inputs = per_hook[0] if len(hooks) == 1 else hook.chain_inputs(per_hook)
+        eps_uncond, eps_text, tape = self.predict_noise_with_hook(x_in, t, uncond_context,
+                                                                  context, hook, inputs)
+        atlas = None if capture is None else atlas_from_tape(
+            tape, capture, x_in.shape[0], x_in.shape[1:3], self.unet.config)
+        return eps_uncond, eps_text, atlas
 
     def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int | None = None,
                       guidance_scale: float | None = None, guidance_rescale: float = 0.0,
                       scheduler=None, height=None, width=None, latents=None, keep=None,
-                      progress: bool = False, capture_attention: bool = False,
-                      context=None) -> Result:
+                      progress: bool = False, capture_attention=False,
+                      context=None, attention_hook=None) -> Result:
         """Prompt(s) -> images, with the Trace of every step.
 
         Defaults as diffusers' (50 steps, guidance 7.5, the folder's scheduler, the UNet's
         sample size), or the preset's own (tiny-shapes: 25 steps, guidance 2).
         ``scheduler``: a name ("euler", "dpm++2m-karras") or a scheduler, for this run only.
         ``capture_attention=True`` also records every step's cross-attention maps
-        (``StepRecord.cross_attention``; see attention_maps.py).
+        (``StepRecord.cross_attention``; see attention_maps.py); an ``AttentionCapture``
+        records an atlas (per layer, step, token and guidance branch; attention_capture.py).
+        ``attention_hook``: an ``AttentionHook`` that reads or changes the UNet's attention
+        at every step (models/attention_hook.py; prompt-to-prompt is one).
         ``context``: a context ``[B, 77, C]`` to condition on instead of the encoded prompt
         (a mix of two prompts' contexts, an edited one); ``prompt`` then only labels the run.
         """
@@ -257,7 +301,7 @@ class Pipeline:
         x_0 = self.denoise(x_t, scheduler.timesteps, run.context, run.uncond_context,
                            run.guidance_scale, run.trace, run.seeds, guidance_rescale,
                            progress=progress, capture_attention=capture_attention,
-                           scheduler=scheduler)
+                           scheduler=scheduler, attention_hook=attention_hook)
         return self._finish(run.trace, x_0)
 
     def image_to_image(self, image, prompt, strength: float = 0.8, negative_prompt=None,
@@ -364,6 +408,8 @@ class Pipeline:
         check_guidance(guidance_scale, guidance_rescale)
         check_capture(capture_attention, keep)
         h, w = check_size(height, width, self.size_multiple, self.default_size)
+        chosen = self._run_scheduler(scheduler)
+        num_steps = check_steps(num_steps, chosen.config.num_train_timesteps)
         shape = (h // self.latent_factor, w // self.latent_factor, self.unet.config.in_channels)
         noise = None if latents is None else check_latents(latents, shape)
         if context is not None:
@@ -375,11 +421,15 @@ class Pipeline:
         rows = "latents" if noise is not None or context is None else "context rows"
         n = len(context) if context is not None else n
         prompts, negatives, seeds = check_batch(prompt, negative_prompt, seed, n, rows)
-        chosen = self._run_scheduler(scheduler)
-        num_steps = check_steps(num_steps, chosen.config.num_train_timesteps)
         trace = Trace(keep=keep, metadata=run_metadata(
             self, mode, prompts, negatives, seeds, chosen, num_steps, guidance_scale,
             guidance_rescale, h, w, strength))
+        if not isinstance(capture_attention, bool):  # an atlas: its size, checked before any step
+            trace.metadata["atlas"] = self._atlas_plan(capture_attention, h, w, chosen,
+                                                       num_steps, len(prompts), strength)
+            trace.metadata["atlas"]["negative_tokens"] = [  # what the c_∅ branch's rows read
+                {"pieces": list(t.pieces[: t.n_real]), "n_real": t.n_real}
+                for t in self.tokenize(negatives)]
         trace.tokens = self.tokenize(prompts)
         trace.context = self.encode_text(trace.tokens) if context is None else context  # [B, 77, C]
         trace.uncond_context = self.encode_text(negatives)                      # [B, 77, C]
@@ -387,6 +437,19 @@ class Pipeline:
             self.initial_noise(seeds, height=h, width=w)                        # [B, h, w, 4]
         return Run(trace, trace.context, trace.uncond_context, trace.initial_noise, seeds,
                    num_steps, guidance_scale, chosen)
+
+    def _atlas_plan(self, capture, h, w, scheduler, num_steps, batch, strength) -> dict:
+        """What an atlas will hold and its bytes, refused (MemoryError) if it cannot fit."""
+        from explainer.schedulers.timesteps import strength_start
+
+        scheduler.set_timesteps(num_steps)  # the UNet calls: PNDM makes num_steps + 1
+        run_steps = len(scheduler.timesteps) - (
+            0 if strength is None else strength_start(num_steps, strength))
+        nbytes = capture.nbytes(self.unet.config, h, w, run_steps, batch, self.latent_factor)
+        capture.check_fits(nbytes)
+        return {"layers": [s.name for s in capture.sites(self.unet.config)],
+                "steps": capture.step_indices(run_steps), "tokens": capture.token_positions(),
+                "heads": capture.heads, "branches": list(capture.branches), "nbytes": nbytes}
 
     def _finish(self, trace: Trace, latents) -> Result:
         trace.final_latents = np.asarray(latents, np.float32)

@@ -19,6 +19,8 @@ Notation (one table for the whole package; the schedulers' files add their own s
 | ``steps.i.cross_attention`` | Σ_layers mean_heads A | [B, 77, h, w] | optional: which token each latent |
 |                        |                    |                     | pixel read (attention_maps.py)    |
 | ``steps.i.cross_attention_levels.RxR`` | same, one level | [B, 77, h, w] | per resolution level  |
+| ``steps.i.atlas.<layer>`` | A, one layer      | [2, B, T, h_l, w_l] | optional, float16: an attention   |
+|                        |                    |                     | atlas (attention_capture.py)      |
 | ``final_latents``      | x_0                | [B, h, w, 4]        | latents after the last step       |
 | ``images``             |                    | [B, H, W, 3] uint8  | the decoded pictures              |
 | ``previews.<row>``     | VAE(x_t), VAE(x̂_0) | [steps, H, W, 3] uint8 | optional: image 0's per-step    |
@@ -27,7 +29,9 @@ Notation (one table for the whole package; the schedulers' files add their own s
 ``keep=`` bounds memory: a tuple of the per-step names to record (``keep=()`` records only the
 timesteps and coefficients, ``keep=None`` everything). The cross-attention maps exist only when
 a run captured them (``capture_attention=True``); they are kept under ``keep=None`` or when keep
-names ``"cross_attention"`` (the total) or ``"cross_attention_levels"``.
+names ``"cross_attention"`` (the total) or ``"cross_attention_levels"``; an atlas
+(``capture_attention=AttentionCapture(...)``) under ``keep=None`` or a keep with ``"atlas"``,
+at the steps it selected.
 ``trace["steps.12.eps_text"]`` looks a
 tensor up by name; ``trace.names()`` lists them all.
 
@@ -59,7 +63,7 @@ from typing import Any
 import numpy as np
 
 STEP_TENSORS = ("latents_in", "eps_uncond", "eps_text", "eps", "pred_x0", "latents_out")
-ATTENTION_TENSORS = ("cross_attention", "cross_attention_levels")  # only when captured
+ATTENTION_TENSORS = ("cross_attention", "cross_attention_levels", "atlas")  # when captured
 RUN_TENSORS = ("context", "uncond_context", "initial_noise", "final_latents", "images")
 
 
@@ -83,6 +87,7 @@ class StepRecord:
     latents_out: Any = None
     cross_attention: Any = None                  # [B, 77, h, w] when captured
     cross_attention_levels: dict | None = None   # "RxR" -> [B, 77, h, w] when captured
+    atlas: dict | None = None                    # layer -> [2, B, T, h_l, w_l] float16
 
     def tensors(self) -> dict[str, np.ndarray]:
         """The latent-shaped tensors ``[B, h, w, 4]`` that were kept, by name."""
@@ -94,6 +99,7 @@ class StepRecord:
         out = {} if self.cross_attention is None else {"cross_attention": _host(self.cross_attention)}
         out.update({f"cross_attention_levels.{k}": _host(v)
                     for k, v in (self.cross_attention_levels or {}).items()})
+        out.update({f"atlas.{k}": _host(v) for k, v in (self.atlas or {}).items()})
         return out
 
 
@@ -128,13 +134,16 @@ class Trace:
     # -- recording ---------------------------------------------------------------------------
 
     def record(self, index: int, timestep, latents_in, eps_uncond, eps_text, eps, out,
-               attention=None) -> StepRecord:
+               attention=None, atlas=None) -> StepRecord:
         """Record one step; ``out`` is the scheduler's StepOutput (prev_sample, pred_x0, ...);
-        ``attention`` is None or ``(total [B, 77, h, w], {"RxR": [B, 77, h, w]})``."""
+        ``attention`` is None or ``(total [B, 77, h, w], {"RxR": [B, 77, h, w]})``; ``atlas``
+        None or ``{layer: [branches, B, (heads,) T, h_l, w_l]}`` (attention_capture.py)."""
         values = dict(latents_in=latents_in, eps_uncond=eps_uncond, eps_text=eps_text, eps=eps,
                       pred_x0=out.pred_x0, latents_out=out.prev_sample)
         if attention is not None:
             values.update(cross_attention=attention[0], cross_attention_levels=dict(attention[1]))
+        if atlas is not None:
+            values["atlas"] = dict(atlas)
         kept = {k: v for k, v in values.items() if self.keep is None or k in self.keep}
         record = StepRecord(index=int(index), timestep=np.asarray(timestep).item(),
                             coefficients={k: float(v) for k, v in out.coefficients.items()}, **kept)
@@ -151,6 +160,8 @@ class Trace:
             if step.cross_attention_levels:
                 step.cross_attention_levels = {k: _host(v) for k, v in
                                                step.cross_attention_levels.items()}
+            if step.atlas:
+                step.atlas = {k: _host(v) for k, v in step.atlas.items()}
         return self
 
     # -- looking things up -------------------------------------------------------------------
@@ -185,6 +196,14 @@ class Trace:
                 return _host(levels[parts[3]])
             raise KeyError(f"{name}: no such level; this step has {sorted(levels)} (capture "
                            "them with capture_attention=True)")
+        elif (parts[0] == "steps" and len(parts) == 4 and parts[2] == "atlas"
+              and parts[1].lstrip("-").isdigit()):
+            atlas = self.steps[int(parts[1])].atlas or {}
+            if parts[3] in atlas:
+                return _host(atlas[parts[3]])
+            raise KeyError(f"{name}: no such layer at this step; it has {sorted(atlas)} (an "
+                           "atlas is captured with capture_attention=AttentionCapture(...), at "
+                           "the steps it selects)")
         elif len(parts) == 1 and parts[0] in RUN_TENSORS + ("tokens", "metadata"):
             value = getattr(self, parts[0])
             return _host(value) if parts[0] in RUN_TENSORS else value
@@ -255,8 +274,10 @@ class Trace:
             tensors = {k: arrays.get(prefix + k) for k in STEP_TENSORS + ("cross_attention",)}
             levels = {k[len(prefix + "cross_attention_levels."):]: v for k, v in arrays.items()
                       if k.startswith(prefix + "cross_attention_levels.")}
+            atlas = {k[len(prefix + "atlas."):]: v for k, v in arrays.items()
+                     if k.startswith(prefix + "atlas.")}
             steps.append(StepRecord(s["index"], s["timestep"], s["coefficients"], **tensors,
-                                    cross_attention_levels=levels or None))
+                                    cross_attention_levels=levels or None, atlas=atlas or None))
         keep = tuple(header["keep"]) if header["keep"] is not None else None
         previews = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("previews.")}
         return cls(metadata=header["metadata"], tokens=tokens, steps=steps, keep=keep,

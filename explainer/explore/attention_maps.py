@@ -73,21 +73,7 @@ class AttentionMaps:
     def position(self, which) -> int:
         """A token position from an int, ``"<start>"``, ``"<end>"`` or a word of the prompt
         (its first occurrence; a word split into subwords gives its first piece)."""
-        if isinstance(which, (int, np.integer)):
-            if not 0 <= which < len(self.tokens.ids):
-                raise ValueError(f"token position {which} is out of range 0..76")
-            return int(which)
-        if which == START:
-            return 0
-        if which == END:
-            return self.tokens.n_real - 1
-        wanted = str(which).lower().strip()
-        for k in range(1, self.tokens.n_real - 1):
-            if self.tokens.pieces[k].lower().rstrip("@") == wanted:
-                return k
-        raise ValueError(f"{which!r} is not a token of the prompt {self.tokens.prompt!r}; its "
-                         f"tokens are {self.words[1:-1]} (or use '<start>', '<end>' or a "
-                         "position 0..76)")
+        return token_position(self.tokens, which)
 
     def over_steps(self, which, level: str | None = None) -> np.ndarray:
         """One token's map at every step: float32 ``[steps, h, w]`` (the total, or one level
@@ -152,6 +138,26 @@ class AttentionMaps:
     def iou(a, b) -> float:
         """Intersection over union of two boolean masks (``iou`` below)."""
         return iou(a, b)
+
+
+def token_position(tokens, which) -> int:
+    """The position in ``tokens`` (a ``Tokens``) of an int, ``"<start>"``, ``"<end>"`` or a
+    word of the prompt (its first occurrence; a word split into subwords: its first piece)."""
+    if isinstance(which, (int, np.integer)):
+        if not 0 <= which < len(tokens.ids):
+            raise ValueError(f"token position {which} is out of range 0..76")
+        return int(which)
+    if which == START:
+        return 0
+    if which == END:
+        return tokens.n_real - 1
+    wanted = str(which).lower().strip()
+    for k in range(1, tokens.n_real - 1):
+        if tokens.pieces[k].lower().rstrip("@") == wanted:
+            return k
+    raise ValueError(f"{which!r} is not a token of the prompt {tokens.prompt!r}; its tokens "
+                     f"are {list(tokens.pieces[1: tokens.n_real - 1])} (or use '<start>', "
+                     "'<end>' or a position 0..76)")
 
 
 def iou(a, b) -> float:

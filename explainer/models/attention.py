@@ -52,17 +52,18 @@ class Attention(Block):
         return [(self.to_q, vector(self.width)), (self.to_k, context), (self.to_v, context),
                 (self.to_out, vector(self.width))]
 
-    def call(self, x, context=None, return_probs: bool = False):
+    def call(self, x, context=None, return_probs: bool = False, hook=None, site=None):
         """Attention(x, context) ``[B, N, C]``; with ``return_probs`` also A ``[B, heads, N, M]``.
 
-        ``return_probs`` is a Python flag: a graph traced without it has no extra op."""
+        ``return_probs`` is a Python flag: a graph traced without it has no extra op.
+        ``hook`` (a ``HookCall``, attention_hook.py) sees A at ``site`` and returns the A used."""
         context = x if context is None else context
         b, n, m = ops.shape(x)[0], ops.shape(x)[1], ops.shape(context)[1]
         h, d = self.heads, self.width // self.heads
         q = ops.reshape(self.to_q(x), (b, n, h, d))                # [B, N, heads, d]
         k = ops.reshape(self.to_k(context), (b, m, h, d))          # [B, M, heads, d]
         v = ops.reshape(self.to_v(context), (b, m, h, d))          # [B, M, heads, d]
-        if not return_probs and fused_attention():  # one kernel; A is never stored (backend/)
+        if not return_probs and hook is None and fused_attention():  # one kernel, A never stored
             out = ops.dot_product_attention(q, k, v, scale=d ** -0.5, is_causal=self.causal)
             return self.to_out(ops.reshape(out, (b, n, self.width)))   # [B, N, C]
         q = ops.transpose(q, (0, 2, 1, 3))                          # [B, heads, N, d]
@@ -73,6 +74,8 @@ class Attention(Block):
             allowed = ops.tril(ops.ones((n, m), dtype="bool"))      # j <= i
             scores = ops.where(allowed, scores, ops.cast(float("-inf"), scores.dtype))
         probs = ops.softmax(scores, axis=-1)                        # A, rows sum to 1
+        if hook is not None:
+            probs = hook(probs, site)                               # read or changed by the hook
         out = ops.matmul(probs, v)                                  # [B, heads, N, d]
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, n, self.width))  # [B, N, C]
         return (self.to_out(out), probs) if return_probs else self.to_out(out)

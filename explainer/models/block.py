@@ -100,15 +100,17 @@ class BlockModel(keras.Model):
         for layer, shape in self.sublayer_shapes():
             build_sublayer(layer, shape)
 
-    def graph(self, method: str = "call", jit_compile: bool | None = None):
+    def graph(self, method: str = "call", jit_compile: bool | None = None, hook=None):
         """``method`` as this backend runs it best (or as asked), numpy in and out.
 
         ``jit_compile``: None, the backend's compiled default (a TensorFlow graph, JAX's XLA,
         PyTorch eager); True, XLA (TensorFlow, JAX; refused on PyTorch); False, op by op on
         every backend. backend/compiled.py says how; the call is cached per method, mode,
         attention kernel and compute dtype, so a changed setting never runs a stale program.
+        ``hook``: an ``AttentionHook`` bound into the program (``call_with_hook``), cached
+        under its ``key`` (models/attention_hook.py).
         """
-        return compiled_call(self, method, jit_compile)
+        return compiled_call(self, method, jit_compile, hook)
 
     def forget_compiled(self) -> None:
         """Drop every compiled call (their memory); the next call traces again. Not needed

@@ -16,6 +16,7 @@ each up level concatenating the skip activations saved on the way down.
 
 from __future__ import annotations
 
+from explainer.models.attention_hook import AttentionHook, AttentionSite, HookCall
 from explainer.models.backend import keras, ops  # Keras, imported quietly
 from explainer.models.block import Block, BlockModel, image, vector
 from explainer.models.configs import UNetConfig
@@ -26,6 +27,29 @@ from explainer.models.unet_blocks import (
     Upsample,
     timestep_embedding,
 )
+
+
+def attention_sites(config: UNetConfig) -> list[AttentionSite]:
+    """Every attention layer of a UNet with this config, in call order, self before cross in
+    each block: the names the UNet's transformers get (no weights are built, so SD v1.5's
+    list costs nothing)."""
+    c, n, out = config, len(config.block_channels), []
+
+    def add(name, part, level, index):
+        for d in range(c.transformer_depth):
+            full = name if c.transformer_depth == 1 else f"{name}/block_{d}"
+            out.extend(AttentionSite(full, part, level, index, kind, c.heads[level])
+                       for kind in ("self", "cross"))
+
+    for k in range(n):
+        for i in range(c.layers_per_block if c.attention_levels[k] else 0):
+            add(f"down{k}_transformer_{i}", "down", k, i)
+    add("mid_transformer", "mid", n - 1, 0)
+    for i in range(n):
+        level = n - 1 - i
+        for j in range(c.layers_per_block + 1 if c.attention_levels[level] else 0):
+            add(f"up{i}_transformer_{j}", "up", level, j)
+    return out
 
 
 class UNetLevel(Block):
@@ -41,21 +65,23 @@ class UNetLevel(Block):
     def sublayer_shapes(self):
         return [(layer, None) for layer in [*self.resnets, *self.transformers, self.resample]]
 
-    def call(self, h, t_emb, context, skips=None, capture: bool = False):
+    def call(self, h, t_emb, context, skips=None, capture: bool = False, hook=None, place=None):
         """Down (``skips`` None): returns h and the activations to save. Up: ``skips`` holds
         this level's saved activations in the order they were saved; the last is used first.
         With ``capture``, also the sum of its transformers' cross-attention maps
-        ``[B, h, w, 77]`` at this level's grid (None if it has no transformer)."""
+        ``[B, h, w, 77]`` at this level's grid (None if it has no transformer). ``hook`` (a
+        HookCall) sees its attention layers; ``place`` = (part, level) names them."""
         saved, maps = [], None
         for k, resnet in enumerate(self.resnets):
             if skips is not None:
                 h = ops.concatenate([h, skips[-1 - k]], axis=-1)           # [B, h, w, C + C_skip]
             h = resnet(h, t_emb)                                           # [B, h, w, C]
+            where = {} if hook is None else {"hook": hook, "place": (*place, k)}
             if self.transformers and capture:
-                h, m = self.transformers[k](h, context, capture=True)      # m [B, h, w, 77]
+                h, m = self.transformers[k](h, context, capture=True, **where)  # m [B, h, w, 77]
                 maps = m if maps is None else maps + m
             elif self.transformers:
-                h = self.transformers[k](h, context)                       # [B, h, w, C]
+                h = self.transformers[k](h, context, **where)              # [B, h, w, C]
             saved.append(h)
         if self.resample is not None:
             h = self.resample(h)                                           # [B, h/2 or 2h, ..]
@@ -166,7 +192,20 @@ class UNet(BlockModel):
         ``explore.UNetArchitecture(config, h).features()`` gives the same names and shapes."""
         return self._forward(latents, timesteps, context, capture=False, features=True)
 
-    def _forward(self, latents, timesteps, context, capture: bool, features: bool = False):
+    def call_with_hook(self, latents, timesteps, context, hook_inputs, hook=None):
+        """``(eps, tape)``: eps with every attention layer's A passed through ``hook`` (an
+        ``AttentionHook``, attention_hook.py), and what the hook recorded, by key.
+        ``hook_inputs``: this call's arrays for the hook. Compile it with the hook bound:
+        ``unet.graph("call_with_hook", hook=hook)(latents, t, context, hook_inputs)``."""
+        return self._forward(latents, timesteps, context, capture=False,
+                             hook=HookCall(hook or AttentionHook(), hook_inputs))
+
+    def sites(self) -> list[AttentionSite]:
+        """Every attention layer a hook can see, in call order (``attention_sites``)."""
+        return attention_sites(self.config)
+
+    def _forward(self, latents, timesteps, context, capture: bool, features: bool = False,
+                 hook=None):
         c = self.config
         t_emb = timestep_embedding(timesteps, c.block_channels[0], c.flip_sin_to_cos,
                                    c.freq_shift)                                 # [B, C0]
@@ -187,29 +226,35 @@ class UNet(BlockModel):
         keep("conv_in", h)
         # down
         for k, level in enumerate(self.down):
-            h, saved, *m = level(h, t_emb, context, capture=capture)            # [B, h/2^k, w/2^k, C_k]
+            where = {} if hook is None else {"hook": hook, "place": ("down", k)}
+            h, saved, *m = level(h, t_emb, context, capture=capture, **where)   # [B, h/2^k, w/2^k, C_k]
             skips += saved
             add(k, m[0] if m else None)
             keep(f"down{k}", saved[-2] if level.resample is not None else h)  # own grid
         # middle
         h = self.mid_resnet_1(h, t_emb)
+        mid = {} if hook is None else {"hook": hook, "place": ("mid", len(self.down) - 1, 0)}
         if capture:
-            h, m = self.mid_transformer(h, context, capture=True)
+            h, m = self.mid_transformer(h, context, capture=True, **mid)
             add(len(self.down) - 1, m)
         else:
-            h = self.mid_transformer(h, context)
+            h = self.mid_transformer(h, context, **mid)
         h = self.mid_resnet_2(h, t_emb)                                         # [B, h/8, w/8, C_3]
         keep("mid", h)
         # up
         for i, level in enumerate(self.up):
             n = len(level.resnets)
-            h, saved, *m = level(h, t_emb, context, skips=skips[-n:], capture=capture)  # [B, 2h, 2w, C]
+            where = {} if hook is None else {"hook": hook, "place": ("up", len(self.up) - 1 - i)}
+            h, saved, *m = level(h, t_emb, context, skips=skips[-n:], capture=capture,
+                                 **where)                                        # [B, 2h, 2w, C]
             skips = skips[:-n]
             add(len(self.up) - 1 - i, m[0] if m else None)
             keep(f"up{i}", saved[-2] if level.resample is not None else h)
         eps = ops.cast(self.conv_out(ops.silu(self.norm_out(h))), "float32")    # [B, h, w, 4]
         if features:
             return eps, kept
+        if hook is not None:
+            return eps, dict(hook.tape)
         if not capture:
             return eps
         grid = (ops.shape(latents)[1], ops.shape(latents)[2])

@@ -16,6 +16,7 @@ import math
 from explainer.models.backend import keras, ops  # Keras, imported quietly
 from explainer.models.block import Block, image, vector
 from explainer.models.attention import Attention
+from explainer.models.attention_hook import AttentionSite
 
 
 def timestep_embedding(t, dim: int, flip_sin_to_cos: bool = True, freq_shift: float = 0.0):
@@ -141,11 +142,14 @@ class TransformerBlock(Block):
                 (self.cross_attention, c), (self.norm3, c), (self.geglu, c),
                 (self.ff_out, vector(4 * self.width))]
 
-    def call(self, x, context, capture: bool = False):
+    def call(self, x, context, capture: bool = False, hook=None, sites=None):
         """``[B, hw, C]`` -> ``[B, hw, C]``; with ``capture`` also the cross-attention weights
-        averaged over heads, ``[B, hw, 77]`` (see attention_maps.py)."""
-        x = x + self.self_attention(self.norm1(x))                       # [B, hw, C]
-        attended = self.cross_attention(self.norm2(x), context, return_probs=capture)
+        averaged over heads, ``[B, hw, 77]`` (see attention_maps.py). ``hook`` (a HookCall)
+        sees A of the layers whose ``sites`` (self, cross) it wants (attention_hook.py)."""
+        self_site, cross_site = sites if sites is not None else (None, None)
+        x = x + self.self_attention(self.norm1(x), **_hooked(hook, self_site))  # [B, hw, C]
+        attended = self.cross_attention(self.norm2(x), context, return_probs=capture,
+                                        **_hooked(hook, cross_site))
         if capture:
             attended, probs = attended                                   # probs [B, heads, hw, 77]
             probs = ops.mean(ops.cast(probs, "float32"), axis=1)         # [B, hw, 77]
@@ -181,25 +185,38 @@ class SpatialTransformer(Block):
         return [(self.norm, image(self.width)), (self.proj_in, vector(self.width)),
                 *[(block, None) for block in self.blocks], (self.proj_out, vector(self.width))]
 
-    def call(self, x, context, capture: bool = False):
+    def call(self, x, context, capture: bool = False, hook=None, place=None):
         """``[B, h, w, C]`` -> ``[B, h, w, C]``; with ``capture`` also this transformer's
         cross-attention map at its own grid, ``[B, h, w, 77]``: the head-mean weights, summed
-        over its ``depth`` blocks."""
+        over its ``depth`` blocks. ``hook`` (a HookCall) with ``place`` = (part, level, index)
+        sees its attention layers (attention_hook.py)."""
         b, h, w = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
         tokens = ops.reshape(self.proj_in(self.norm(x)), (b, h * w, self.width))  # [B, hw, C]
         total = None
-        for block in self.blocks:
+        for k, block in enumerate(self.blocks):
+            sites = None if hook is None else self.sites(*place, block=k)
             if capture:
-                tokens, probs = block(tokens, context, capture=True)               # probs [B, hw, 77]
-                total = probs if total is None else total + probs
+                tokens, probs = block(tokens, context, capture=True, hook=hook, sites=sites)
+                total = probs if total is None else total + probs                 # [B, hw, 77]
             else:
-                tokens = block(tokens, context)                                    # [B, hw, C]
+                tokens = block(tokens, context, hook=hook, sites=sites)            # [B, hw, C]
         out = x + ops.reshape(self.proj_out(tokens), (b, h, w, self.width))        # [B, h, w, C]
         if not capture:
             return out
         return out, ops.reshape(total, (b, h, w, ops.shape(total)[-1]))          # [B, h, w, 77]
 
+    def sites(self, part: str, level: int, index: int, block: int = 0):
+        """The (self, cross) ``AttentionSite``s of block ``block`` of this transformer."""
+        name = self.name if self.depth == 1 else f"{self.name}/block_{block}"
+        return tuple(AttentionSite(name, part, level, index, kind, self.heads)
+                     for kind in ("self", "cross"))
+
     def get_config(self) -> dict:
         return {**super().get_config(), "width": self.width, "heads": self.heads,
                 "depth": self.depth, "norm_groups": self.norm_groups, "norm_eps": self.norm_eps,
                 "context_width": self.context_width}
+
+
+def _hooked(hook, site) -> dict:
+    """The hook arguments of one attention layer: none unless the hook wants this site."""
+    return {} if hook is None or not hook.wants(site) else {"hook": hook, "site": site}

@@ -19,6 +19,7 @@ within float32 round-off.
 from __future__ import annotations
 
 import functools
+import inspect
 
 from explainer.models.backend.devices import fused_attention, name
 from explainer.models.backend.quiet import keras
@@ -43,13 +44,22 @@ def resolve_mode(jit_compile: bool | None) -> str:
     return "xla"
 
 
-def compiled_call(model, method: str, jit_compile: bool | None):
-    """``model.<method>`` as ``resolve_mode(jit_compile)`` runs it, cached on the model."""
+def compiled_call(model, method: str, jit_compile: bool | None, hook=None):
+    """``model.<method>`` as ``resolve_mode(jit_compile)`` runs it, cached on the model.
+    ``hook`` (an AttentionHook) is passed to the method as ``hook=`` and its ``key`` joins
+    the cache key: hooks with the same key share one program."""
     mode = resolve_mode(jit_compile)
     key = (method, mode, fused_attention(), model.dtype_policy.name)
+    if hook is not None:
+        key += (("hook", type(hook).__name__, hook.key),)
     cache = model.__dict__.setdefault("_graph_functions", {})
     if key not in cache:
         function = getattr(model, method)
+        if hook is not None:  # bound; the traced signature has no ``hook`` to fill in
+            signature = inspect.signature(function)
+            function = functools.partial(function, hook=hook)
+            function.__signature__ = signature.replace(parameters=[
+                p for p in signature.parameters.values() if p.name != "hook"])
 
         @functools.wraps(function)  # the method's signature, for tf.function's shape rules
         def traced(*args):  # Python runs this only while a program is being traced
