@@ -25,6 +25,7 @@ demo: $(VENV)/.installed-lessons
 HEAVY_TESTS = tests/shapes/test_shapes.py tests/test_bench.py
 BACKEND_TESTS = -k "parity or trace or ipynb" tests/models/test_text_encoder.py \
 	tests/models/test_unet.py tests/models/test_vae.py tests/diffusion/test_trace.py \
+	tests/models/test_attention_hook.py tests/diffusion/test_attention_capture.py \
 	notebooks/07_full_loop.ipynb
 # 1 where TensorFlow turns oneDNN on by itself on this CPU, else 0
 ONEDNN_HERE = $(shell env -u TF_ENABLE_ONEDNN_OPTS $(PY) -c "from tensorflow.python.util \

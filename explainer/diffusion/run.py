@@ -39,6 +39,8 @@ def run_metadata(pipe, mode, prompts, negatives, seeds, scheduler, num_steps, gu
             "weights_shipped": bool(pipe.config.assets),
             "precision": pipe.precision.get_config(), "jit_compile": {network: resolve_mode(choice) for network, choice in
                             pipe.jit_compile.items()},                  # what ran: graph/xla/eager
+            "word_maps": None if pipe.config.word_maps is None else  # AttentionMaps' default
+            dict(zip(("level", "steps"), pipe.config.word_maps)),
             "versions": versions()}
 
 

@@ -61,7 +61,8 @@ class AttentionAtlas:
     @property
     def negative_words(self) -> list[str]:
         """The negative prompt's pieces (what the c_∅ branch reads; "" gives start, end)."""
-        return list(self._negative().pieces)
+        negative = self._negative()
+        return list(negative.pieces[: negative.n_real])
 
     def position(self, which, branch: str = "cond") -> int:
         """A token position from an int, ``"<start>"``, ``"<end>"`` or a word: of the prompt
@@ -91,6 +92,7 @@ class AttentionAtlas:
     def map(self, which, layer: str, step: int, branch: str = "cond", head: int | None = None):
         """77·A of one token at one layer and step: float32 ``[h_l, w_l]`` (the mean over heads,
         or one ``head`` when the atlas kept them)."""
+        self._branch(branch)
         k = self._token_index(which, branch)
         values = self._raw(self._layer(layer), self._step(step), branch)     # [(H,) T, h, w]
         if values.ndim == 4:                                                # every head kept
@@ -100,11 +102,29 @@ class AttentionAtlas:
                              "AttentionCapture(heads=True) to look at one head")
         return values[k].astype(np.float32) * TOKENS
 
+    def default(self) -> tuple[list[str], list[int]]:
+        """The word maps' default (layers, steps), as ``AttentionMaps``': the run's preset
+        choice (tiny-shapes: the finest grid's layers, the second half of the steps), within
+        what was recorded; every recorded layer and step where the preset has none."""
+        choice = self.trace.metadata.get("word_maps") or {}
+        layers, steps = list(self.layers), list(self.steps)
+        if choice.get("level") == "finest":
+            finest = [x for x in layers if self.grid(x) == self.latent_grid]
+            layers = finest or layers
+        if choice.get("steps") == "second half":
+            n = len(self.trace.steps)
+            steps = [s for s in steps if s >= n // 2] or steps
+        return layers, steps
+
     def word_map(self, which, layers=None, steps=None, branch: str = "cond") -> np.ndarray:
-        """77·A of one token averaged over ``layers`` and ``steps`` (all recorded by default),
-        each layer's map first resized (bilinear) to the latent grid: float32 ``[h, w]``."""
-        layers = self.layers if layers is None else [self._layer(x) for x in layers]
-        steps = self.steps if steps is None else [self._step(s) for s in steps]
+        """77·A of one token averaged over ``layers`` and ``steps`` (None: the word maps'
+        default, ``default()``; ``"all"``: every recorded one), each layer's map first resized
+        (bilinear) to the latent grid: float32 ``[h, w]``."""
+        d_layers, d_steps = self.default()
+        layers = d_layers if layers is None else self.layers if layers == "all" else \
+            [self._layer(x) for x in layers]
+        steps = d_steps if steps is None else self.steps if steps == "all" else \
+            [self._step(s) for s in steps]
         total = np.zeros(self.latent_grid, np.float64)
         for layer in layers:
             per_layer = np.mean([self.map(which, layer, s, branch) for s in steps], axis=0)
@@ -129,12 +149,15 @@ class AttentionAtlas:
     # -- checks ------------------------------------------------------------------------------
 
     def _raw(self, layer: str, step: int, branch: str = "cond") -> np.ndarray:
+        self._branch(branch)
+        values = self.trace[f"steps.{step}.atlas.{layer}"]           # [nb, B, (H,) T, h, w]
+        return values[self.branches.index(branch), self.image]
+
+    def _branch(self, branch: str) -> None:
         if branch not in self.branches:
             raise ValueError(f"branch={branch!r} was not recorded; this atlas has "
                              f"{self.branches} ('uncond': the negative prompt's half of the "
                              "guidance batch, 'cond': the prompt's)")
-        values = self.trace[f"steps.{step}.atlas.{layer}"]           # [nb, B, (H,) T, h, w]
-        return values[self.branches.index(branch), self.image]
 
     def _layer(self, layer: str) -> str:
         if layer not in self.layers:

@@ -44,10 +44,17 @@ END = "<end>"
 class AttentionMaps:
     """The cross-attention maps of one image of a run, looked up by word.
 
-    ``maps = AttentionMaps(result.trace)``; ``maps.token("red")`` is the map of the word
-    "red" summed over all steps, ``[h, w]``; ``maps.token("red", steps=[0])`` at the first
-    step only; ``maps.over_steps("red")`` is ``[steps, h, w]``; ``maps.upsampled(m, 64)`` is
-    a map at the image's resolution, to draw over the picture.
+    ``maps = AttentionMaps(result.trace)``; ``maps.token("red")`` is the word map of "red",
+    ``[h, w]``: the preset's most faithful choice of level and steps (``default``); ``maps.token(
+    "red", steps="all", level="all")`` is DAAM's, summed over every level and step;
+    ``maps.token("red", steps=[0])`` at the first step only; ``maps.over_steps("red")`` is
+    ``[steps, h, w]``; ``maps.upsampled(m, 64)`` is a map at the image's resolution.
+
+    The default comes from the run (``trace.metadata["word_maps"]``, the preset's
+    ``PipelineConfig.word_maps``). For tiny-shapes it is the finest level's layers (the latent
+    grid) over the second half of the steps: measured against the true masks of two-shape
+    scenes, its maps overlap their own shape better than DAAM's sum (shapes/faithfulness.py,
+    the model card). A preset without a measurement (SD v1.5) sums everything, as DAAM does.
     """
 
     def __init__(self, trace, image: int = 0):
@@ -64,6 +71,41 @@ class AttentionMaps:
         self.levels = {name: np.stack([s.cross_attention_levels[name][image]
                                        for s in trace.steps])
                        for name in (trace.steps[0].cross_attention_levels or {})}  # [steps, 77, h, w]
+        self.choice = trace.metadata.get("word_maps") or {}
+
+    @property
+    def default(self) -> tuple[list[int] | None, str | None]:
+        """The word maps' default ``(steps, level)``: None means all steps / every level."""
+        n = len(self.trace.steps)
+        steps = list(range(n // 2, n)) if self.choice.get("steps") == "second half" else None
+        level = None
+        if self.choice.get("level") == "finest" and self.levels:
+            level = max(self.levels, key=lambda name: int(name.split("x")[0]))
+        return steps, level
+
+    def describe_default(self) -> str:
+        """The default in words: ``"level 8x8, steps 13-25"`` or ``"every level and step"``."""
+        steps, level = self.default
+        if steps is None and level is None:
+            return "every level and step"
+        return ", ".join([f"level {level}" if level else "every level",
+                          f"steps {steps[0]}-{steps[-1]}" if steps else "every step"])
+
+    def _choose(self, steps, level):
+        """Resolve ``steps``/``level``: None -> the default, "all" -> everything."""
+        d_steps, d_level = self.default
+        steps = d_steps if steps is None else None if isinstance(steps, str) and \
+            self._all(steps, "steps") else steps
+        level = d_level if level is None else None if self._all(level, "level") else level
+        return steps, level
+
+    @staticmethod
+    def _all(value, name) -> bool:
+        if isinstance(value, str) and value == "all":
+            return True
+        if name == "steps" and isinstance(value, str):
+            raise ValueError(f"steps={value!r}: give step indices, 'all' or None (the default)")
+        return False
 
     @property
     def words(self) -> list[str]:
@@ -84,7 +126,9 @@ class AttentionMaps:
         return self.levels[self._level(level)][:, k]
 
     def token(self, which, steps=None, level: str | None = None) -> np.ndarray:
-        """One token's map summed over ``steps`` (all by default): float32 ``[h, w]``."""
+        """One token's map summed over ``steps`` at ``level`` (None: the word maps' default,
+        ``"all"``: every step / every level): float32 ``[h, w]``."""
+        steps, level = self._choose(steps, level)
         per_step = self.over_steps(which, level)
         chosen = per_step if steps is None else per_step[np.asarray(steps, dtype=int)]
         return chosen.sum(axis=0)
@@ -94,7 +138,8 @@ class AttentionMaps:
         the token's attention divided by that pixel's total over the 77 positions / 77.
         float32 ``[h, w]``; 1 = read as much as an average token, 4 = four times that. A fixed
         scale across tokens, steps and prompts (a min-to-max stretch makes every map look
-        alike, a word that is hardly read included)."""
+        alike, a word that is hardly read included). ``steps``/``level`` as ``token``."""
+        steps, level = self._choose(steps, level)
         k = self.position(which)
         per_step = self.maps if level is None else self.levels[self._level(level)]
         chosen = per_step if steps is None else per_step[np.asarray(steps, dtype=int)]

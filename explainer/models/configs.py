@@ -121,6 +121,9 @@ class PipelineConfig:
     assets: str | None = None  # a folder in assets/ that ships the weights (no download)
     default_steps: int = 50
     default_guidance: float = 7.5
+    # the word maps' default (explore/attention_maps.py), (level, steps): None sums every level
+    # and step (DAAM); tiny-shapes' was measured against true masks (shapes/faithfulness.py)
+    word_maps: tuple[str, str] | None = None
 
     def get_config(self) -> dict:
         return asdict(self)
@@ -137,5 +140,6 @@ PRESETS: dict[str, PipelineConfig] = {
                         sample_size=8),
         vae=VAEConfig(block_channels=(16, 32, 64, 64), layers_per_block=1, norm_groups=8,
                       sample_size=64),
-        assets="tiny-shapes", default_steps=25, default_guidance=2.0),
+        assets="tiny-shapes", default_steps=25, default_guidance=2.0,
+        word_maps=("finest", "second half")),
 }

@@ -154,6 +154,21 @@ def candidate_choices(labels: list[str], n_steps: int) -> list[tuple[str, list, 
     return [(f"{ln}, {wn}", ls, ws) for ln, ls in layer_sets for wn, ws in windows]
 
 
+def _position(atlas, phrases, j: int, kind: str) -> int:
+    """The position of phrase ``j``'s shape or colour word (phrase 1's words come after "and")."""
+    word = getattr(phrases[j], kind)
+    pieces = [p.rstrip("@").lower() for p in atlas.words]
+    start = pieces.index("and") + 1 if j == 1 else 1
+    return pieces.index(word, start)
+
+
+def _ious(stack: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """IoU of each map in ``stack`` ``[L, S, h, w]`` (its top |mask| pixels) with ``mask``."""
+    share = mask.mean()
+    return np.array([[iou(AttentionMaps.top_mask(AttentionMaps.upsampled(m, IMAGE_SIZE), share),
+                          mask) for m in row] for row in stack])
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -176,18 +191,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def _position(atlas, phrases, j: int, kind: str) -> int:
-    """The position of phrase ``j``'s shape or colour word (phrase 1's words come after "and")."""
-    word = getattr(phrases[j], kind)
-    pieces = [p.rstrip("@").lower() for p in atlas.words]
-    start = pieces.index("and") + 1 if j == 1 else 1
-    return pieces.index(word, start)
-
-
-def _ious(stack: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """IoU of each map in ``stack`` ``[L, S, h, w]`` (its top |mask| pixels) with ``mask``."""
-    share = mask.mean()
-    return np.array([[iou(AttentionMaps.top_mask(AttentionMaps.upsampled(m, IMAGE_SIZE), share),
-                          mask) for m in row] for row in stack])

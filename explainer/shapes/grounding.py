@@ -88,7 +88,7 @@ def measure_grounding(pipe, attrs: list[Attributes] | None = None, seed: int = 2
             maps = AttentionMaps(result.trace, image=k)
             fg = foreground(result.images[k])
             rows.append([iou(AttentionMaps.top_mask(
-                AttentionMaps.upsampled(maps.token(word), IMAGE_SIZE), fraction), fg)
+                AttentionMaps.upsampled(maps.token(word, "all", "all"), IMAGE_SIZE), fraction), fg)
                 for word in (a.colour, a.shape, "<start>")])
     return Grounding(tuple(prompts), np.asarray(rows), fraction)
 

@@ -147,7 +147,8 @@ def attention_two_objects(pipe, scenes: list[Scene], seed: int = 7000) -> dict:
         masks = [found[j] for j in score.matched]
         maps = AttentionMaps(traces[k // 16], image=k % 16)
         def match(which, mask):  # IoU of the map's top |mask| pixels with the mask
-            values = AttentionMaps.upsampled(maps.token(which), IMAGE_SIZE)
+            daam = maps.token(which, steps="all", level="all")  # summed, as the model card says
+            values = AttentionMaps.upsampled(daam, IMAGE_SIZE)
             return iou(AttentionMaps.top_mask(values, mask.mean()), mask)
 
         for j, p in enumerate(ps):

@@ -108,10 +108,10 @@ def attention_grid(trace, words=None, steps=None, image: int = 0, size: float = 
     fig, axes = new_figure(len(rows), len(words), width=size * len(words) + 0.6,
                            height=size * len(rows) + 0.6, layout="constrained")
     for r, step in enumerate(rows):
-        chosen = None if step is None else [step]
-        shares = maps.shares(chosen)
+        chosen = "all" if step is None else [step]
+        shares = maps.shares(None if step is None else chosen)
         for c, word in enumerate(words):
-            ratio = maps.relative(word, steps=chosen)
+            ratio = maps.relative(word, steps=chosen, level="all")
             title = f"{_label(maps, word)} {shares[maps.position(word)]:.1%}" if r == 0 else \
                 f"{shares[maps.position(word)]:.1%}"
             im = overlay(axes[r, c], picture, ratio, title)
@@ -132,7 +132,7 @@ def attention_side_by_side(runs, image: int = 0, size: float = 2.4):
     for ax, (trace, word) in zip(axes[0], runs):
         maps = AttentionMaps(trace, image)
         share = maps.shares()[maps.position(word)]
-        im = overlay(ax, _picture(trace, image), maps.relative(word),
+        im = overlay(ax, _picture(trace, image), maps.relative(word, "all", "all"),
                      f"{_label(maps, word)!r}: {share:.1%} of all attention")
         ax.set_xlabel(textwrap.fill(maps.tokens.prompt, 34), fontsize=7)
     uniform_colorbar(fig, im, axes, shrink=0.8)
@@ -146,7 +146,8 @@ def render_attention(trace, step=None, word=START, image: int = 0, level: str | 
     maps = AttentionMaps(trace, image)
     n = len(trace.steps)
     chosen = None if step is None else _steps(n, [step])
-    ratio = maps.relative(word, steps=chosen, level=level)                    # [h, w]
+    ratio = maps.relative(word, steps="all" if chosen is None else chosen,
+                          level="all" if level is None else level)            # [h, w]
     share = maps.shares(chosen)[maps.position(word)]
     fig, axes = new_figure(1, 2, width=2 * size + 0.6, height=size + 0.7, layout="constrained")
     overlay(axes[0, 0], _picture(trace, image), ratio, "over the final picture")

@@ -149,17 +149,21 @@ def test_lookups_by_word(tiny_pipe):
     maps = AttentionMaps(trace)
     assert maps.position("<start>") == 0 and maps.position("red") == 3
     assert maps.position("<end>") == 8 and maps.position(40) == 40
-    assert np.allclose(maps.token("red"), trace.stack("cross_attention")[:, 0, 3].sum(axis=0))
-    assert np.allclose(maps.token("red", steps=[1]), trace["steps.1.cross_attention"][0, 3])
+    # "all": DAAM's sum over every level and step
+    assert np.allclose(maps.token("red", steps="all", level="all"),
+                       trace.stack("cross_attention")[:, 0, 3].sum(axis=0))
+    assert np.allclose(maps.token("red", steps=[1], level="all"),
+                       trace["steps.1.cross_attention"][0, 3])
     assert maps.over_steps("circle", level="4x4").shape == (len(trace.steps), 8, 8)
     assert np.isclose(maps.shares().sum(), 1.0)
     # against the uniform share: the 77 positions' ratios average to 1 at every pixel, and one
     # token's ratio is its map over the pixel's total / 77 (7 layers x 3 steps per pixel)
-    ratios = np.stack([maps.relative(k, steps=[0, 2]) for k in range(77)])
+    ratios = np.stack([maps.relative(k, steps=[0, 2], level="all") for k in range(77)])
     np.testing.assert_allclose(ratios.mean(axis=0), 1.0, rtol=1e-5)
     total = trace.stack("cross_attention")[[0, 2], 0].sum(axis=(0, 1))          # [h, w]
-    np.testing.assert_allclose(maps.relative("red", steps=[0, 2]),
-                               maps.token("red", steps=[0, 2]) / (total / 77), rtol=1e-5)
+    np.testing.assert_allclose(maps.relative("red", steps=[0, 2], level="all"),
+                               maps.token("red", steps=[0, 2], level="all") / (total / 77),
+                               rtol=1e-5)
     assert maps.relative("circle", level="4x4").shape == (8, 8)
     with pytest.raises(ValueError, match="no level"):
         maps.relative("circle", level="3x3")
@@ -167,6 +171,25 @@ def test_lookups_by_word(tiny_pipe):
         maps.position("blue")
     with pytest.raises(ValueError, match="capture_attention=True"):
         AttentionMaps(tiny_pipe.text_to_image("a red circle", num_steps=1).trace)
+
+
+def test_word_maps_default_to_the_measured_choice(tiny_pipe):
+    """tiny-shapes' word maps: the finest level (8x8), the second half of the steps, as
+    shapes/faithfulness.py measured best; a trace without the choice sums everything."""
+    trace = tiny_pipe.text_to_image("a large red circle on the left", seed=3, num_steps=6,
+                                    capture_attention=True).trace
+    maps = AttentionMaps(trace)
+    n = len(trace.steps)                                   # PNDM: 6 steps make 7 UNet calls
+    assert maps.default == (list(range(n // 2, n)), "8x8")
+    assert maps.describe_default() == f"level 8x8, steps {n // 2}-{n - 1}"
+    expected = trace.stack("cross_attention_levels.8x8")[n // 2:, 0, 3].sum(axis=0)
+    np.testing.assert_allclose(maps.token("red"), expected, rtol=1e-6)
+    assert not np.allclose(maps.token("red"), maps.token("red", "all", "all"))
+    trace.metadata.pop("word_maps")
+    assert AttentionMaps(trace).describe_default() == "every level and step"
+    np.testing.assert_allclose(AttentionMaps(trace).token("red"), maps.token("red", "all", "all"))
+    with pytest.raises(ValueError, match="'all' or None"):
+        maps.token("red", steps="every")
 
 
 def test_upsampling_and_masks():
