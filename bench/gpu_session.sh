@@ -3,15 +3,16 @@
 #
 #   here:  bash bench/gpu_wheels.sh                      (once: the wheels it lacks, in .whl/)
 #   there: device run, carry [".whl"], timeout_s 600:
-#          bash bench/gpu_session.sh [all | bench | lessons | memory ...]   (parts in one call)
+#          bash bench/gpu_session.sh [all | bench | lessons | memory | atlas ...]   (parts in one call)
 #
 # bench:   bench/gpu.py (parity, warm speed vs diffusers fp16, cold starts, peak memory)
 # lessons: lessons 04, 07 and 11 at 512² on sd-v1-5 shapes (random weights), timed per cell
 # memory:  bench/xla_memory.py, XLA's memory plan of every network call at 512²
+# atlas:   bench/atlas.py, the attention atlas at 512², 20 steps: its size and capture overhead
 # Everything it prints also goes to $OUT/*.txt (comes back). Each step has its own time limit,
 # so one that hangs cannot eat the others' time. A session has 15 device minutes in all (the
 # machine's start included) and 10 per command, so make two calls, the second at once (the
-# machine stays warm for 30 s): `bench` (timeout_s 540), then `lessons memory` (timeout_s
+# machine stays warm for 30 s): `bench` (timeout_s 540), then `lessons memory atlas` (timeout_s
 # 600; it writes the random folder again if the machine is a fresh one).
 # GPU_SESSION_SMALL=1 rehearses every step on a CPU with small configs: run it with only the
 # device machine's packages and the carried wheels before spending device time.
@@ -57,6 +58,13 @@ if want lessons; then
     timeout 110 python3 bench/run_lesson.py notebooks/${lesson}_*.ipynb "${LESSON[@]}" \
       "${extra[@]}" 2>&1 | tail -n 25 | tee "$OUT/lesson_$lesson.txt" || status=1
   done
+fi
+if want atlas; then
+  [ -n "$SMALL" ] || [ -f "$FOLDER/unet/config.json" ] || \
+    timeout 120 python3 -c "import sys; sys.path.insert(0, 'bench'); import gpu; gpu.write_folder(gpu.Path('$FOLDER'), gpu.settings(False))"
+  if [ -n "$SMALL" ]; then ATLAS=(--steps 5 --repeats 2); else
+    ATLAS=(--weights "$FOLDER" --size 512 --steps 20 --repeats 3); fi
+  timeout 100 python3 bench/atlas.py "${ATLAS[@]}" 2>&1 | tee "$OUT/atlas.txt" || status=1
 fi
 if want memory; then
   timeout 120 python3 bench/xla_memory.py $MEMORY --images 1 2>&1 | tee "$OUT/xla_memory.txt" || status=1
