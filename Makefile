@@ -22,10 +22,11 @@ demo: $(VENV)/.installed-lessons
 #   picks Eigen, as on AVX2 CPUs): other float32 rounding, as on another CPU, against the same
 #   stored outputs, and both runs must pass; then the small-config parity tests, trace
 #   save/load and the full-loop lesson on JAX and on PyTorch.
-HEAVY_TESTS = tests/shapes/test_shapes.py tests/test_bench.py
+HEAVY_TESTS = tests/shapes/test_shapes.py tests/test_bench.py tests/explore/test_edit_backends.py
 BACKEND_TESTS = -k "parity or trace or ipynb" tests/models/test_text_encoder.py \
 	tests/models/test_unet.py tests/models/test_vae.py tests/diffusion/test_trace.py \
 	tests/models/test_attention_hook.py tests/diffusion/test_attention_capture.py \
+	tests/explore/test_prompt_to_prompt.py \
 	notebooks/07_full_loop.ipynb
 # 1 where TensorFlow turns oneDNN on by itself on this CPU, else 0
 ONEDNN_HERE = $(shell env -u TF_ENABLE_ONEDNN_OPTS $(PY) -c "from tensorflow.python.util \

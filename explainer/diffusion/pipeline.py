@@ -220,7 +220,9 @@ class Pipeline:
         ``capture_attention`` records each step's cross-attention maps in the trace (True:
         summed per level; an ``AttentionCapture``: an atlas of the layers and steps it selects).
         ``attention_hook`` (an ``AttentionHook``) sees every UNet attention layer at every step;
-        its ``inputs(i, n)``, if it has that method, gives step i of n's arrays.
+        its ``inputs(i, n)``, if it has that method, gives step i of n's arrays, and its
+        ``after_step(i, n, latents, tape)``, if it has that method, may change x_{t-1}
+        (prompt-to-prompt's local blending).
         """
         scheduler = self.scheduler if scheduler is None else scheduler
         atlas_steps, recorder = set(), None
@@ -236,11 +238,12 @@ class Pipeline:
             steps = tqdm(timesteps, desc="denoising")
         for i, t in enumerate(steps):
             x_in = scheduler.scale_model_input(latents, t)                     # x_t / √(σ²+1)
-            attention = atlas = None
-            hooks = [h for h in (recorder if i in atlas_steps else None, attention_hook)
+            attention = atlas = tape = None
+            # the caller's hook first: the atlas records the attention the network used
+            hooks = [h for h in (attention_hook, recorder if i in atlas_steps else None)
                      if h is not None]
             if hooks:
-                eps_uncond, eps_text, atlas = self._hooked_step(
+                eps_uncond, eps_text, atlas, tape = self._hooked_step(
                     x_in, t, uncond_context, context, hooks, i, len(timesteps),
                     capture_attention if i in atlas_steps else None)
             elif capture_attention is True:
@@ -256,11 +259,13 @@ class Pipeline:
             check_finite(out.prev_sample, i, t, "the scheduler step")
             trace.record(i, t, latents, eps_uncond, eps_text, eps, out, attention, atlas)
             latents = out.prev_sample if blend is None else blend(i, out.prev_sample)
+            if hasattr(attention_hook, "after_step"):
+                latents = attention_hook.after_step(i, len(timesteps), latents, tape)
         return latents
 
     def _hooked_step(self, x_in, t, uncond_context, context, hooks, i, n, capture):
-        """One UNet call through ``hooks`` (the atlas recorder and/or a caller's hook):
-        eps for both halves and this step's atlas (None if ``capture`` is None)."""
+        """One UNet call through ``hooks`` (a caller's hook and/or the atlas recorder):
+        eps for both halves, this step's atlas (None if ``capture`` is None) and the tape."""
         from explainer.diffusion.attention_capture import atlas_from_tape
         from explainer.models.attention_hook import HookChain
 
@@ -271,7 +276,7 @@ class Pipeline:
                                                                   context, hook, inputs)
         atlas = None if capture is None else atlas_from_tape(
             tape, capture, x_in.shape[0], x_in.shape[1:3], self.unet.config)
-        return eps_uncond, eps_text, atlas
+        return eps_uncond, eps_text, atlas, tape
 
     def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int | None = None,
                       guidance_scale: float | None = None, guidance_rescale: float = 0.0,
