@@ -5,7 +5,11 @@
   (the scorer's, one shape in each picture) and draws the new shape; the same rates for the
   target prompt run alone from the same seed (no prompt-to-prompt), and with local blending;
 - **re-weighting** the colour word, w from 0.5 to 2 (and 0, the word not read at all): the
-  colour adherence of the target, one point per weight.
+  colour adherence of the target, one point per weight;
+- **DDIM inversion** of drawn shapes (50 steps, the prompt naming size, colour and shape but
+  not the position): the reconstruction's error next to the VAE's round trip, then an edit of
+  the colour word from the inverted x_T, with and without prompt-to-prompt: the new colour
+  drawn, the position kept.
 
     python -m explainer.shapes.editing_eval         # the figures for the shipped model
     python -m explainer.shapes.editing_eval --save-images edit.npz   # for a backend comparison
@@ -93,7 +97,39 @@ def reweighting(pipe, weights=WEIGHTS, per_colour: int = 6, seed: int = 9300) ->
     return curve
 
 
-def tables(swap: dict, curve: dict) -> str:
+def inversion(pipe, n: int = 24, num_steps: int = 50, guidance_scale=None) -> dict:
+    """Invert ``n`` drawn shapes, reconstruct them, and edit their colour word."""
+    from explainer.drawn.dataset import all_attributes, draw
+    from explainer.explore.ddim_inversion import ddim_invert, round_trip_error
+    from explainer.explore.prompt_to_prompt import edit
+
+    s = pipe.default_guidance if guidance_scale is None else guidance_scale
+    attrs = all_attributes(include_held_out=False)[::5][:n]
+    images = np.stack([draw(a, rng=k) for k, a in enumerate(attrs)])
+    colours = list(COLOURS)
+    new = [colours[(colours.index(a.colour) + 1 + k % 3) % 6] for k, a in enumerate(attrs)]
+    sources = [f"a {a.size} {a.colour} {a.shape}" for a in attrs]
+    targets = [f"a {a.size} {c} {a.shape}" for a, c in zip(attrs, new)]
+    inv = ddim_invert(pipe, images, sources, num_steps, s)
+    ddim = dict(latents=inv.latents, scheduler="ddim", num_steps=num_steps, guidance_scale=s)
+    rebuilt = inv.reconstruct(pipe).images
+    edited = edit(pipe, sources, targets, **ddim)
+    plain = pipe.text_to_image(targets, **ddim).images
+
+    def rates(outputs):
+        found = [_one(o) for o in outputs]
+        return {"colour": float(np.mean([f is not None and f.colour == c
+                                         for f, c in zip(found, new)])),
+                "position": float(np.mean([f is not None and f.position == a.position
+                                           for f, a in zip(found, attrs)]))}
+
+    return {"images": n, "guidance": s, "steps": num_steps,
+            "vae": float(round_trip_error(pipe, images).mean()),
+            "reconstruction": float(np.abs(rebuilt.astype(np.float64) - images).mean()),
+            "prompt-to-prompt": rates(edited.target_images), "without": rates(plain)}
+
+
+def tables(swap: dict, curve: dict, inverted: dict | None = None) -> str:
     rows = [f"word swap of the shape word ({next(iter(swap.values()))['pairs']} pairs, "
             "position and size left open, same seed):",
             f"  {'':<22} {'position':>8} {'size':>6} {'both kept':>9} {'new shape':>9}"]
@@ -101,6 +137,15 @@ def tables(swap: dict, curve: dict) -> str:
              f"{r['new']:>9.0%}" for label, r in swap.items()]
     rows.append("re-weighting the colour word: colour adherence")
     rows.append("  " + "  ".join(f"w={w:g}: {v:.0%}" for w, v in curve.items()))
+    if inverted:
+        r = inverted
+        rows.append(f"DDIM inversion of {r['images']} drawn shapes ({r['steps']} steps, guidance "
+                    f"{r['guidance']:g}): reconstruction error {r['reconstruction']:.2f}/255, "
+                    f"the VAE's round trip {r['vae']:.2f}/255 "
+                    f"({r['reconstruction'] / r['vae']:.2f}x)")
+        for label in ("without", "prompt-to-prompt"):
+            rows.append(f"  colour edit from x_T, {label:<16}: new colour "
+                        f"{r[label]['colour']:.0%}, position kept {r[label]['position']:.0%}")
     return "\n".join(rows)
 
 
@@ -125,7 +170,7 @@ def main(argv=None) -> int:
         np.savez(args.save_images, images=np.concatenate(
             [swap.source_images, swap.target_images, weight.target_images]))
         return 0
-    print(tables(word_swap(pipe, args.pairs), reweighting(pipe)))
+    print(tables(word_swap(pipe, args.pairs), reweighting(pipe), inversion(pipe)))
     return 0
 
 
