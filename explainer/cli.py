@@ -183,10 +183,17 @@ def _run(args, keep=None):
     pipe = load_pipeline(args.preset, weights=args.weights, dtype=args.dtype,
                          low_memory=args.low_memory, jit_compile=args.xla)
     seeds = args.seed if isinstance(args.seed, list) else [args.seed]
+    capture = False
+    if keep is None:  # the report's attention section: the prompt's tokens, the prompt's branch
+        from explainer.diffusion.attention_capture import AttentionCapture
+
+        prompts = args.prompt if isinstance(args.prompt, list) else [args.prompt]
+        n_real = max(t.n_real for t in pipe.tokenize(prompts))
+        capture = AttentionCapture(tokens=tuple(range(n_real)), branches=("cond",))
     result = pipe.text_to_image(args.prompt, negative_prompt=args.negative, seed=seeds,
                                 num_steps=args.steps, guidance_scale=args.guidance,
                                 scheduler=args.scheduler, height=args.height, width=args.width,
-                                keep=keep, progress=not args.quiet)
+                                keep=keep, progress=not args.quiet, capture_attention=capture)
     return pipe, result
 
 

@@ -26,7 +26,8 @@ import numpy as np
 
 PREVIEW_ROWS = ("latents_in", "pred_x0")  # x_t and x̂_0, the filmstrip's and the GIF's rows
 FILES = ("index.html", "denoising.gif", "image.png")
-SECTIONS = ("tokens", "context", "schedule", "denoising", "guidance", "image", "settings")
+SECTIONS = ("tokens", "context", "schedule", "denoising", "guidance", "attention", "image",
+            "settings")
 DPI = 90
 
 CSS = """
@@ -140,7 +141,7 @@ class Report:
         gif = self.animation() if gif is None else gif
         prompt = (self.meta.get("prompts") or [self.trace.tokens[0].prompt])[0]
         parts = [self.tokens(), self.context(), self.schedule(), self.denoising(gif),
-                 self.guidance(), self.image(), self.settings()]
+                 self.guidance(), self.attention(), self.image(), self.settings()]
         nav = " ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
         return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>explainer: {_e(prompt)}</title><style>{CSS}</style></head><body>\n"
@@ -231,10 +232,38 @@ class Report:
             "ε̃ = ε_uncond + s·(ε_text − ε_uncond). Shown at the first, middle and last "
             "step.</p>" + "".join(figures)))
 
+    def attention(self) -> str:
+        title = "6. Attention: where each word is read"
+        if not self.meta.get("atlas"):
+            return _section("attention", title, (
+                "<p>This run recorded no attention atlas. <code>explainer explain</code> records "
+                "one (the prompt's tokens, every cross-attention layer and step); in Python: "
+                "<code>pipe.text_to_image(..., capture_attention=AttentionCapture())</code>.</p>"))
+        from explainer.explore.attention_atlas import AttentionAtlas
+        from explainer.viz.attention_atlas import atlas_layer_tokens, atlas_token_grid
+
+        atlas = AttentionAtlas(self.trace)
+        words = [k for k in range(1, atlas.tokens.n_real - 1) if k in atlas.positions]
+        layer = next((x for x in atlas.layers if x.startswith("up1_")),
+                     next((x for x in atlas.layers if x.startswith("up")), atlas.layers[0]))
+        figures = _figure(atlas_layer_tokens(atlas, layer), f"one layer ({layer}), every "
+                          "token, averaged over the steps, over the final image")
+        if words:  # the word this layer reads most, across every layer and step
+            top = max(words, key=lambda k: atlas.shares(layer, atlas.steps[0])[
+                atlas.positions.index(k)])
+            figures += _figure(atlas_token_grid(atlas, top, max_steps=6),
+                               f"{atlas.label(top)!r}: every layer (rows) at six steps")
+        return _section("attention", title, (
+            "<p>The UNet reads the prompt only through cross-attention: in each spatial "
+            "transformer every latent pixel spreads one unit of attention over the 77 token "
+            "positions, A = softmax(QKᵀ/√d). The maps show each token's attention against the "
+            "uniform share 1/77 on one fixed scale (white: as much as an average token; red: "
+            "more; blue: less), so a word that is hardly read looks hardly read.</p>" + figures))
+
     def image(self) -> str:
         picture = np.asarray(self.trace.images)[0]
         h, w = picture.shape[:2]
-        return _section("image", "6. The image", (
+        return _section("image", "7. The image", (
             f"<p>The VAE decodes the final latents x_0 into {w} × {h} pixels (shown enlarged, "
             f'without smoothing).</p><figure><img class="pixels" src="{_uri(_png(picture))}" '
             f'alt="the final image"><figcaption>also saved as image.png</figcaption></figure>'))

@@ -38,6 +38,13 @@ def test_page_is_self_contained_with_every_section(report):
     assert page.count('src="data:image/png;base64,') >= 6
     assert 'src="data:image/gif;base64,' in page
     assert "--seed 3 --steps 12" in page                            # the command to rerun it
+    # the attention section: the atlas explain recorded (the prompt's 9 tokens, its branch)
+    section = page.split('<section id="attention">')[1].split("</section>")[0]
+    assert section.count('src="data:image/png;base64,') == 2
+    assert "every layer (rows) at six steps" in section
+    trace = Trace.load(report / "trace.npz")
+    assert trace.metadata["atlas"]["tokens"] == list(range(9))
+    assert trace.metadata["atlas"]["branches"] == ["cond"]
     assert "&lt;|startoftext|&gt;" in page                          # the token table
 
 

@@ -443,6 +443,18 @@ class Pipeline:
         return Run(trace, trace.context, trace.uncond_context, trace.initial_noise, seeds,
                    num_steps, guidance_scale, chosen)
 
+    def describe_capture(self, capture, num_steps: int | None = None, height=None, width=None,
+                         batch: int = 1, scheduler=None) -> str:
+        """What an ``AttentionCapture`` of a text-to-image run would record and its size, read
+        before the run (the scheduler's UNet calls counted: PNDM makes num_steps + 1)."""
+        h, w = check_size(height, width, self.size_multiple, self.default_size)
+        chosen = self._run_scheduler(scheduler)
+        num_steps = check_steps(self.config.default_steps if num_steps is None else num_steps,
+                                chosen.config.num_train_timesteps)
+        chosen.set_timesteps(num_steps)
+        return capture.describe(self.unet.config, h, w, len(chosen.timesteps), batch,
+                                self.latent_factor)
+
     def _atlas_plan(self, capture, h, w, scheduler, num_steps, batch, strength) -> dict:
         """What an atlas will hold and its bytes, refused (MemoryError) if it cannot fit."""
         from explainer.schedulers.timesteps import strength_start
