@@ -12,42 +12,13 @@ import reference_models as R
 from explainer.explore.attention_maps import AttentionMaps, iou
 from explainer.diffusion.trace import Trace
 from explainer.weights import load_models
-from torch_io import to_torch_nchw
+from torch_io import diffusers_attention_probs
 
 
 def _diffusers_maps(unet, latents, timesteps, context) -> dict[int, np.ndarray]:
     """DAAM's reduction done on diffusers' weights softmax(QKᵀ/√d) of every attn2 layer,
     recorded by a processor: mean over heads, bilinear to the latent grid, sum per level k."""
-    from diffusers.models.attention_processor import AttnProcessor
-
-    recorded = []
-
-    class Recorder(AttnProcessor):
-        def __init__(self, name):
-            self.name = name
-
-        def __call__(self, attn, *args, **kwargs):
-            original = attn.get_attention_scores
-
-            def scores(query, key, mask=None):
-                probs = original(query, key, mask)                 # [B·heads, N, 77]
-                recorded.append((self.name, attn.heads, probs))
-                return probs
-
-            attn.get_attention_scores = scores
-            try:
-                return super().__call__(attn, *args, **kwargs)
-            finally:
-                del attn.get_attention_scores
-
-    before = dict(unet.attn_processors)
-    unet.set_attn_processor({name: Recorder(name) if ".attn2." in name else AttnProcessor()
-                             for name in unet.attn_processors})
-    try:
-        with torch.no_grad():
-            unet(to_torch_nchw(latents), torch.from_numpy(timesteps), torch.from_numpy(context))
-    finally:
-        unet.set_attn_processor(before)
+    recorded = diffusers_attention_probs(unet, latents, timesteps, context, kinds=("attn2",))
     n_levels = len(unet.config.block_out_channels)
     side = latents.shape[1]
     maps: dict[int, torch.Tensor] = {}

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import reference_models as R
 from explainer.models.attention_hook import AttentionHook, HookChain
 from explainer.models.backend import ops
 from explainer.models.unet import attention_sites
 from explainer.weights import load_models
-from torch_io import to_torch_nchw
+from torch_io import diffusers_attention_probs
 
 
 class Recorder(AttentionHook):
@@ -53,33 +52,8 @@ def _inputs(rng, side=16, width=32):
 def _diffusers_probs(unet, latents, timesteps, context) -> list[np.ndarray]:
     """softmax(QKᵀ/√d) of every attn1 and attn2 layer of diffusers' UNet, in call order,
     as [B, heads, N, M]."""
-    from diffusers.models.attention_processor import AttnProcessor
-
-    recorded = []
-
-    class Keep(AttnProcessor):
-        def __call__(self, attn, *args, **kwargs):
-            original = attn.get_attention_scores
-
-            def scores(query, key, mask=None):
-                probs = original(query, key, mask)                      # [B·heads, N, M]
-                recorded.append(probs.reshape(-1, attn.heads, *probs.shape[1:]).numpy())
-                return probs
-
-            attn.get_attention_scores = scores
-            try:
-                return super().__call__(attn, *args, **kwargs)
-            finally:
-                del attn.get_attention_scores
-
-    before = dict(unet.attn_processors)
-    unet.set_attn_processor({name: Keep() for name in unet.attn_processors})
-    try:
-        with torch.no_grad():
-            unet(to_torch_nchw(latents), torch.from_numpy(timesteps), torch.from_numpy(context))
-    finally:
-        unet.set_attn_processor(before)
-    return recorded
+    return [probs.reshape(-1, heads, *probs.shape[1:]).numpy()
+            for _, heads, probs in diffusers_attention_probs(unet, latents, timesteps, context)]
 
 
 @pytest.mark.parametrize("layout", ["small", "per-level heads, depth 2"])
