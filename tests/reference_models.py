@@ -124,3 +124,18 @@ def save_pipeline(folder: Path, text, unet_model, vae_model) -> Path:
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+LAYOUTS = ("small", "per-level heads, depth 2")
+
+
+def unet_pair(layout: str, small_reference, small_models, folder):
+    """(diffusers UNet, our UNet) with the same weights: the session's small pair, or
+    SMALL_UNET_3 (per-level heads, transformers two blocks deep) saved to ``folder``."""
+    if layout == "small":
+        return small_reference[1], small_models.unet
+    from explainer.weights import load_models
+
+    ref = unet(SMALL_UNET_3, seed=5)
+    save_folder(folder, text_encoder(SMALL_TEXT), ref, vae(SMALL_VAE))
+    return ref, load_models(folder).unet

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 import reference_models as R
 from explainer.explore.attention_maps import AttentionMaps, iou
 from explainer.diffusion.trace import Trace
-from explainer.weights import load_models
 from torch_io import diffusers_attention_probs
 
 
@@ -35,14 +34,9 @@ def _diffusers_maps(unet, latents, timesteps, context) -> dict[int, np.ndarray]:
     return {k: v.permute(0, 2, 3, 1).numpy() for k, v in sorted(maps.items())}  # [B, h, w, 77]
 
 
-@pytest.mark.parametrize("layout", ["small", "per-level heads, depth 2"])
+@pytest.mark.parametrize("layout", R.LAYOUTS)
 def test_maps_match_diffusers(layout, small_reference, small_models, tmp_path, rng):
-    if layout == "small":
-        ref, unet = small_reference[1], small_models.unet
-    else:
-        ref = R.unet(R.SMALL_UNET_3, seed=5)
-        R.save_folder(tmp_path, R.text_encoder(R.SMALL_TEXT), ref, R.vae(R.SMALL_VAE))
-        unet = load_models(tmp_path).unet
+    ref, unet = R.unet_pair(layout, small_reference, small_models, tmp_path)
     latents = rng.standard_normal((2, 16, 16, 4)).astype(np.float32)
     timesteps = np.array([999.0, 37.0], np.float32)
     context = rng.standard_normal((2, 77, 32)).astype(np.float32)

@@ -11,7 +11,6 @@ import reference_models as R
 from explainer.models.attention_hook import AttentionHook, HookChain
 from explainer.models.backend import ops
 from explainer.models.unet import attention_sites
-from explainer.weights import load_models
 from torch_io import diffusers_attention_probs
 
 
@@ -56,15 +55,10 @@ def _diffusers_probs(unet, latents, timesteps, context) -> list[np.ndarray]:
             for _, heads, probs in diffusers_attention_probs(unet, latents, timesteps, context)]
 
 
-@pytest.mark.parametrize("layout", ["small", "per-level heads, depth 2"])
+@pytest.mark.parametrize("layout", R.LAYOUTS)
 def test_hook_sees_every_layer_as_diffusers_parity(layout, small_reference, small_models,
                                                    tmp_path, rng):
-    if layout == "small":
-        ref, unet = small_reference[1], small_models.unet
-    else:
-        ref = R.unet(R.SMALL_UNET_3, seed=5)
-        R.save_folder(tmp_path, R.text_encoder(R.SMALL_TEXT), ref, R.vae(R.SMALL_VAE))
-        unet = load_models(tmp_path).unet
+    ref, unet = R.unet_pair(layout, small_reference, small_models, tmp_path)
     latents, timesteps, context = _inputs(rng)
     expected = _diffusers_probs(ref, latents, timesteps, context)
     hook = Recorder()
