@@ -10,9 +10,9 @@ Every arrow of the pipeline is a public method a learner can call from a noteboo
         ─step──────────▶ x_{t-1}, x̂_0
     x_0 ─decode─▶ image                                            [B, H, W, 3] uint8
 
-Each network call is compiled for the Keras backend in use and returns numpy
-(``models/backend/``); the loop around them is plain Python over numpy arrays, and every
-step is recorded in a ``Trace``.
+Each network call is compiled for the Keras backend in use and returns numpy; the loop is
+plain Python over numpy arrays, and every step is recorded in a ``Trace``. The attention
+hook's stages (an atlas, prompt-to-prompt) are in attention_run.py.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from explainer.diffusion.inputs import (
     check_steps,
     check_strength,
 )
+from explainer.diffusion.attention_run import AttentionRun
 from explainer.diffusion.run import Run, check_finite, doubled_batch, run_metadata
 from explainer.diffusion.trace import Trace
 
@@ -47,7 +48,7 @@ class Result:
     trace: Trace
 
 
-class Pipeline:
+class Pipeline(AttentionRun):
     """Stable Diffusion as stages. Build it with ``explainer.load_pipeline``.
 
     ``config`` is the one resolved ``PipelineConfig`` the loader built (the preset's defaults
@@ -147,9 +148,8 @@ class Pipeline:
     def step_noise(self, seeds, index: int, shape) -> np.ndarray:
         """Fresh noise for stochastic schedulers at step ``index``: a pure function of
         (seed, index), so stage-by-stage runs and batches reproduce it exactly."""
-        return np.stack([np.random.default_rng([s, index + 1]).standard_normal(shape[1:],
-                                                                              dtype=np.float32)
-                         for s in seeds])
+        return np.stack([np.random.default_rng([s, index + 1]).standard_normal(
+            shape[1:], dtype=np.float32) for s in seeds])
 
     def predict_noise(self, latents, t, uncond_context, context):
         """(ε_θ(x_t, c_∅), ε_θ(x_t, c)) from ONE UNet call on the batch doubled to 2B."""
@@ -157,29 +157,6 @@ class Pipeline:
         eps = np.asarray(self.unet.graph(jit_compile=self.jit_compile["unet"])(*inputs))
         eps_uncond, eps_text = np.split(eps, 2)                              # [B, h, w, 4] each
         return eps_uncond, eps_text
-
-    def predict_noise_and_attention(self, latents, t, uncond_context, context):
-        """As ``predict_noise``, plus the prompt's cross-attention maps (attention_maps.py):
-        ``(eps_uncond, eps_text, total [B, 77, h, w], {"RxR": [B, 77, h, w], ...})``."""
-        inputs = doubled_batch(latents, t, uncond_context, context)
-        eps, maps = self.unet.graph("call_with_attention", self.jit_compile["unet"])(*inputs)
-        eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
-        b, h, w = latents.shape[:3]
-        levels = {f"{-(-h // 2 ** k)}x{-(-w // 2 ** k)}":                    # the level's own grid
-                  np.asarray(m)[b:].transpose(0, 3, 1, 2)                    # prompt half [B, 77, h, w]
-                  for k, m in zip(self.unet.attention_resolutions, maps)}
-        return eps_uncond, eps_text, sum(levels.values()), levels
-
-    def predict_noise_with_hook(self, latents, t, uncond_context, context, hook,
-                                hook_inputs=None):
-        """As ``predict_noise``, with every UNet attention layer's A passed through ``hook``
-        (an ``AttentionHook``, models/attention_hook.py): ``(eps_uncond, eps_text, tape)``,
-        the tape holding what the hook recorded. The guidance batch is [c_∅ rows; c rows]."""
-        inputs = doubled_batch(latents, t, uncond_context, context)
-        call = self.unet.graph("call_with_hook", self.jit_compile["unet"], hook=hook)
-        eps, tape = call(*inputs, hook_inputs or {})
-        eps_uncond, eps_text = np.split(np.asarray(eps), 2)                  # [B, h, w, 4] each
-        return eps_uncond, eps_text, tape
 
     def guide(self, eps_uncond, eps_text, scale: float, rescale: float = 0.0) -> np.ndarray:
         """ε̃ = ε_uncond + s·(ε_text − ε_uncond) (see guidance.py)."""
@@ -217,20 +194,11 @@ class Pipeline:
         ``scheduler`` (the pipeline's own when None).
 
         ``blend(i, latents) -> latents`` (inpainting) puts the known region back after a step.
-        ``capture_attention`` records each step's cross-attention maps in the trace (True:
-        summed per level; an ``AttentionCapture``: an atlas of the layers and steps it selects).
-        ``attention_hook`` (an ``AttentionHook``) sees every UNet attention layer at every step;
-        its ``inputs(i, n)``, if it has that method, gives step i of n's arrays, and its
-        ``after_step(i, n, latents, tape)``, if it has that method, may change x_{t-1}
-        (prompt-to-prompt's local blending).
+        ``capture_attention``: True (maps per level) or an ``AttentionCapture`` (an atlas).
+        ``attention_hook``: sees every UNet attention layer (attention_run.py says the rest).
         """
         scheduler = self.scheduler if scheduler is None else scheduler
-        atlas_steps, recorder = set(), None
-        if not isinstance(capture_attention, bool):  # an AttentionCapture: an atlas
-            from explainer.diffusion.attention_capture import CaptureHook
-
-            atlas_steps = set(capture_attention.step_indices(len(timesteps)))
-            recorder = CaptureHook(capture_attention, self.unet.config)
+        atlas_steps, recorder = self._atlas_recorder(capture_attention, len(timesteps))
         steps = timesteps
         if progress:
             from tqdm.auto import tqdm
@@ -239,9 +207,8 @@ class Pipeline:
         for i, t in enumerate(steps):
             x_in = scheduler.scale_model_input(latents, t)                     # x_t / √(σ²+1)
             attention = atlas = tape = None
-            # the caller's hook first: the atlas records the attention the network used
             hooks = [h for h in (attention_hook, recorder if i in atlas_steps else None)
-                     if h is not None]
+                     if h is not None]  # the caller's first: the atlas records what was used
             if hooks:
                 eps_uncond, eps_text, atlas, tape = self._hooked_step(
                     x_in, t, uncond_context, context, hooks, i, len(timesteps),
@@ -263,21 +230,6 @@ class Pipeline:
                 latents = attention_hook.after_step(i, len(timesteps), latents, tape)
         return latents
 
-    def _hooked_step(self, x_in, t, uncond_context, context, hooks, i, n, capture):
-        """One UNet call through ``hooks`` (a caller's hook and/or the atlas recorder):
-        eps for both halves, this step's atlas (None if ``capture`` is None) and the tape."""
-        from explainer.diffusion.attention_capture import atlas_from_tape
-        from explainer.models.attention_hook import HookChain
-
-        hook = hooks[0] if len(hooks) == 1 else HookChain(*hooks)
-        per_hook = [h.inputs(i, n) if hasattr(h, "inputs") else {} for h in hooks]
-        inputs = per_hook[0] if len(hooks) == 1 else hook.chain_inputs(per_hook)
-        eps_uncond, eps_text, tape = self.predict_noise_with_hook(x_in, t, uncond_context,
-                                                                  context, hook, inputs)
-        atlas = None if capture is None else atlas_from_tape(
-            tape, capture, x_in.shape[0], x_in.shape[1:3], self.unet.config)
-        return eps_uncond, eps_text, atlas, tape
-
     def text_to_image(self, prompt, negative_prompt=None, seed=0, num_steps: int | None = None,
                       guidance_scale: float | None = None, guidance_rescale: float = 0.0,
                       scheduler=None, height=None, width=None, latents=None, keep=None,
@@ -289,10 +241,9 @@ class Pipeline:
         sample size), or the preset's own (tiny-shapes: 25 steps, guidance 2).
         ``scheduler``: a name ("euler", "dpm++2m-karras") or a scheduler, for this run only.
         ``capture_attention=True`` also records every step's cross-attention maps
-        (``StepRecord.cross_attention``; see attention_maps.py); an ``AttentionCapture``
-        records an atlas (per layer, step, token and guidance branch; attention_capture.py).
+        (attention_maps.py); an ``AttentionCapture``, an atlas (attention_capture.py).
         ``attention_hook``: an ``AttentionHook`` that reads or changes the UNet's attention
-        at every step (models/attention_hook.py; prompt-to-prompt is one).
+        (models/attention_hook.py; prompt-to-prompt is one).
         ``context``: a context ``[B, 77, C]`` to condition on instead of the encoded prompt
         (a mix of two prompts' contexts, an edited one); ``prompt`` then only labels the run.
         """
@@ -442,31 +393,6 @@ class Pipeline:
             self.initial_noise(seeds, height=h, width=w)                        # [B, h, w, 4]
         return Run(trace, trace.context, trace.uncond_context, trace.initial_noise, seeds,
                    num_steps, guidance_scale, chosen)
-
-    def describe_capture(self, capture, num_steps: int | None = None, height=None, width=None,
-                         batch: int = 1, scheduler=None) -> str:
-        """What an ``AttentionCapture`` of a text-to-image run would record and its size, read
-        before the run (the scheduler's UNet calls counted: PNDM makes num_steps + 1)."""
-        h, w = check_size(height, width, self.size_multiple, self.default_size)
-        chosen = self._run_scheduler(scheduler)
-        num_steps = check_steps(self.config.default_steps if num_steps is None else num_steps,
-                                chosen.config.num_train_timesteps)
-        chosen.set_timesteps(num_steps)
-        return capture.describe(self.unet.config, h, w, len(chosen.timesteps), batch,
-                                self.latent_factor)
-
-    def _atlas_plan(self, capture, h, w, scheduler, num_steps, batch, strength) -> dict:
-        """What an atlas will hold and its bytes, refused (MemoryError) if it cannot fit."""
-        from explainer.schedulers.timesteps import strength_start
-
-        scheduler.set_timesteps(num_steps)  # the UNet calls: PNDM makes num_steps + 1
-        run_steps = len(scheduler.timesteps) - (
-            0 if strength is None else strength_start(num_steps, strength))
-        nbytes = capture.nbytes(self.unet.config, h, w, run_steps, batch, self.latent_factor)
-        capture.check_fits(nbytes)
-        return {"layers": [s.name for s in capture.sites(self.unet.config)],
-                "steps": capture.step_indices(run_steps), "tokens": capture.token_positions(),
-                "heads": capture.heads, "branches": list(capture.branches), "nbytes": nbytes}
 
     def _finish(self, trace: Trace, latents) -> Result:
         trace.final_latents = np.asarray(latents, np.float32)
