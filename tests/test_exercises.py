@@ -118,3 +118,31 @@ def test_picture_checks_read_the_picture(tiny_pipe):
 def test_every_check_is_documented_and_returns_feedback(name):
     item = getattr(ex, name)
     assert item.__doc__, name
+
+
+def test_editing_mistakes_are_named(tiny_pipe):
+    from explainer.explore.prompt_to_prompt import align
+
+    tokenizer = tiny_pipe.tokenizer
+    assert ex.check_token_mapper(lambda s, t: align(s, t)[0], tokenizer).passed
+    _fails(ex.check_token_mapper(lambda s, t: np.eye(77), tokenizer), "identity")
+    _fails(ex.check_token_mapper(lambda s, t: align(s, t)[0].T, tokenizer), "transposed")
+
+    def reads_the_old_word(s, t):
+        m = align(s, t)[0]
+        k = int(np.flatnonzero(np.asarray(s) != np.asarray(t))[0])
+        m[k, k] = 1.0                       # the added word reads the word it pushed right
+        return m
+
+    _fails(ex.check_token_mapper(reads_the_old_word, tokenizer), "column")
+    _fails(ex.check_token_mapper(lambda s, t: ..., tokenizer), "returned nothing")
+
+    def invert(x, eps, a_from, a_to):
+        x0 = (x - np.sqrt(1 - a_from) * eps) / np.sqrt(a_from)
+        return np.sqrt(a_to) * x0 + np.sqrt(1 - a_to) * eps
+
+    assert ex.check_inversion_step(invert).passed
+    _fails(ex.check_inversion_step(lambda x, e, a, b: invert(x, e, b, a)), "swapped")
+    _fails(ex.check_inversion_step(lambda x, e, a, b: np.sqrt(b) * x + np.sqrt(1 - b) * e),
+           "itself")
+    _fails(ex.check_inversion_step(lambda x, e, a, b: x + e), "differs")

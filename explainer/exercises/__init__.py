@@ -17,6 +17,7 @@ what is right or wrong, and why (never just True/False). Solutions: notebooks/so
 | 10     | ``check_noising``, ``check_min_snr``                                      |
 | 11     | ``check_attention``, ``check_uniform_share``                              |
 | 12     | ``check_slerp``, ``check_new_word``                                       |
+| 13     | ``check_token_mapper``, ``check_inversion_step``                          |
 """
 
 from explainer.exercises.conditioning import (check_attention, check_attention_tokens,
@@ -25,6 +26,7 @@ from explainer.exercises.conditioning import (check_attention, check_attention_t
 from explainer.exercises.denoising import (check_alpha_bar, check_ddim_step, check_guidance,
                                            check_guidance_scales, check_half_noise, check_min_snr,
                                            check_noising, check_pred_x0)
+from explainer.exercises.editing import check_inversion_step, check_token_mapper
 from explainer.exercises.feedback import Feedback
 from explainer.exercises.pictures import (check_fewest_steps, check_first_timestep,
                                           check_latent_scale, check_latent_shape, check_loop,
@@ -34,7 +36,7 @@ from explainer.exercises.stages import (check_causal_mask, check_compression,
                                         check_stage_order, check_too_long)
 
 __all__ = [
-    "Feedback", "check_alpha_bar", "check_attention", "check_attention_tokens",
+    "Feedback", "check_alpha_bar", "check_inversion_step", "check_token_mapper", "check_attention", "check_attention_tokens",
     "check_causal_mask", "check_compression", "check_ddim_step", "check_fewest_steps",
     "check_first_difference", "check_first_timestep", "check_guidance", "check_guidance_scales",
     "check_half_noise",
