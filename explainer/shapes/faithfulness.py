@@ -64,7 +64,10 @@ class Faithfulness:
             chosen = chosen & (np.asarray(self.word_kinds) == kind)
         return float(ious[chosen].mean())
 
-    def table(self) -> str:
+    def table(self, digits: int = 3) -> str:
+        """The choices ranked on the selection half; ``digits`` per IoU (a lesson prints 2: a
+        pixel at a map's cut moves the third digit between CPUs)."""
+        d = digits
         best, base = self.best_choice(), "every layer, every step"
         n_sel, n_eval = int(self.selection.sum()), int((~self.selection).sum())
         rows = [f"word maps against their own shape's mask: IoU ({n_sel} words pick the "
@@ -74,12 +77,12 @@ class Faithfulness:
         ranked = sorted(self.choices, key=lambda k: -self.choices[k][2][self.selection].mean())
         for name in ranked[:8] + ([base] if base not in ranked[:8] else []):
             mark = "  <- best" if name == best else "  <- lesson 11 (DAAM)" if name == base else ""
-            rows.append(f"{name:<44} {self.score(name, 'selection'):>9.3f} "
-                        f"{self.score(name):>10.3f} {self.score(name, kind='shape'):>8.3f} "
-                        f"{self.score(name, kind='colour'):>9.3f}{mark}")
+            rows.append(f"{name:<44} {self.score(name, 'selection'):>9.{d}f} "
+                        f"{self.score(name):>10.{d}f} {self.score(name, kind='shape'):>8.{d}f} "
+                        f"{self.score(name, kind='colour'):>9.{d}f}{mark}")
         r, c = self.best_cell()
         rows.append(f"best single map: {self.layer_labels[r]} at step {self.steps[c]}: "
-                    f"{self.per_cell[r, c]:.3f}")
+                    f"{self.per_cell[r, c]:.{d}f}")
         return "\n".join(rows)
 
 
