@@ -1,6 +1,9 @@
 """What a run is analysed with: its outputs in, numbers and tables out (plots are in viz/).
 
 - ``attention_maps.py``: ``AttentionMaps``, which word paints which pixels;
+- ``attention_atlas.py``: ``AttentionAtlas``, every cross-attention layer, step and token;
+- ``prompt_to_prompt.py``: ``edit``/``PromptToPrompt``, editing by editing the prompt, through
+  the UNet's attention hook; ``ddim_inversion.py``: ``ddim_invert``, a picture back to x_T;
 - ``trajectory.py``: ``LatentTrajectory``, the latents' path by PCA;
 - ``comparison.py``: ``compare``/``Comparison``, a keyword A/B from the same noise;
 - ``textual_inversion.py``: ``TextualInversion``, a new word learned as one vector;

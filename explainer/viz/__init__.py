@@ -22,6 +22,8 @@ Every plot returns a ``matplotlib.figure.Figure`` and leaves pyplot's global sta
 | cross-attention  | ``attention_grid(trace)``, ``render_attention(trace, step, word)``,|
 |                  | ``attention_shares(trace)``, ``attention_explorer(trace)``,       |
 |                  | ``attention_side_by_side([(trace_a, word_a), (trace_b, word_b)])``|
+| attention atlas  | ``attention_atlas.atlas_token_grid(atlas, word)``,                |
+|                  | ``atlas_layer_tokens(atlas, layer)``, ``faithfulness_plot(...)``  |
 | trajectories     | ``trajectory_plot(LatentTrajectory([...]))``                      |
 | keyword A/B      | ``comparison_plot(compare(pipe, a, b, seed))``                    |
 | samples, training| ``image_grid(images, titles)``, ``loss_curve(losses)``            |
