@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainer.explore.attention_maps import END, START, AttentionMaps, token_position
+from explainer.explore.attention_maps import (END, START, AttentionMaps, default_steps,
+                                              finest_only, token_position)
 
 TOKENS = 77
 BRANCHES = ("uncond", "cond")
@@ -108,12 +109,11 @@ class AttentionAtlas:
         what was recorded; every recorded layer and step where the preset has none."""
         choice = self.trace.metadata.get("word_maps") or {}
         layers, steps = list(self.layers), list(self.steps)
-        if choice.get("level") == "finest":
-            finest = [x for x in layers if self.grid(x) == self.latent_grid]
-            layers = finest or layers
-        if choice.get("steps") == "second half":
-            n = len(self.trace.steps)
-            steps = [s for s in steps if s >= n // 2] or steps
+        if finest_only(choice):
+            layers = [x for x in layers if self.grid(x) == self.latent_grid] or layers
+        chosen = default_steps(choice, len(self.trace.steps))
+        if chosen is not None:
+            steps = [s for s in steps if s in chosen] or steps
         return layers, steps
 
     def word_map(self, which, layers=None, steps=None, branch: str = "cond") -> np.ndarray:

@@ -76,10 +76,9 @@ class AttentionMaps:
     @property
     def default(self) -> tuple[list[int] | None, str | None]:
         """The word maps' default ``(steps, level)``: None means all steps / every level."""
-        n = len(self.trace.steps)
-        steps = list(range(n // 2, n)) if self.choice.get("steps") == "second half" else None
+        steps = default_steps(self.choice, len(self.trace.steps))
         level = None
-        if self.choice.get("level") == "finest" and self.levels:
+        if finest_only(self.choice) and self.levels:
             level = max(self.levels, key=lambda name: int(name.split("x")[0]))
         return steps, level
 
@@ -183,6 +182,18 @@ class AttentionMaps:
     def iou(a, b) -> float:
         """Intersection over union of two boolean masks (``iou`` below)."""
         return iou(a, b)
+
+
+def default_steps(choice: dict, num_steps: int) -> list[int] | None:
+    """The steps of a run's word-map ``choice`` (``trace.metadata["word_maps"]``): the second
+    half of ``num_steps``, or None (every step)."""
+    return list(range(num_steps // 2, num_steps)) if choice.get("steps") == "second half" \
+        else None
+
+
+def finest_only(choice: dict) -> bool:
+    """Whether a run's word-map ``choice`` keeps only the finest grid's layers."""
+    return choice.get("level") == "finest"
 
 
 def token_position(tokens, which) -> int:

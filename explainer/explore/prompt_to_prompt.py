@@ -51,6 +51,7 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from explainer.explore.attention_maps import AttentionMaps, token_position
 from explainer.models.attention_hook import AttentionHook
 from explainer.models.backend import ops
 
@@ -124,8 +125,6 @@ class PromptToPrompt(AttentionHook):
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
                 raise ValueError(f"weights[{word!r}]={w!r} must be a number >= 0")
             for k, tokens in enumerate(tgt_tokens):
-                from explainer.explore.attention_maps import token_position
-
                 self.equalizer[k, token_position(tokens, word)] = float(w)
         self.blend = self._blend_tokens(local_blend, src_tokens, tgt_tokens)  # [2n, 77] or None
         self.blend_threshold = float(blend_threshold)
@@ -167,8 +166,6 @@ class PromptToPrompt(AttentionHook):
         mask of the edited words (the pipeline calls this after every scheduler step)."""
         if self.blend is None:
             return latents
-        from explainer.explore.attention_maps import AttentionMaps
-
         n, h, w = latents.shape[0] // 2, latents.shape[1], latents.shape[2]
         maps = []
         for key, value in tape.items():
@@ -211,8 +208,6 @@ class PromptToPrompt(AttentionHook):
         """[2n, 77]: 1 at each source's and target's edited words, or None (no blending)."""
         if local_blend is False or local_blend is None:
             return None
-        from explainer.explore.attention_maps import token_position
-
         rows = []
         for tokens_list, side in ((src_tokens, 0), (tgt_tokens, 1)):
             for k, tokens in enumerate(tokens_list):
