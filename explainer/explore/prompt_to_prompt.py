@@ -248,15 +248,17 @@ class Edit:
 
 
 def edit(pipe, sources, targets, seed=0, cross_steps: float = 0.8, self_steps: float = 0.4,
-         weights: dict | None = None, latents=None, local_blend=False, **run) -> Edit:
+         weights: dict | None = None, latents=None, local_blend=False,
+         self_max_grid: int | None = None, **run) -> Edit:
     """Generate ``sources`` and their edits ``targets`` from the same noise (``seed``: an int
     or one per pair; ``latents``: x_T for each pair, e.g. from ``ddim_invert``), the targets
-    reading the sources' attention. ``run`` goes to ``text_to_image`` (num_steps,
-    guidance_scale, scheduler, capture_attention, ...)."""
+    reading the sources' attention (``PromptToPrompt``'s options). ``run`` goes to
+    ``text_to_image`` (num_steps, guidance_scale, scheduler, capture_attention, ...)."""
     from explainer.diffusion.inputs import check_seeds
 
     hook = PromptToPrompt(pipe, sources, targets, cross_steps, self_steps, weights,
-                          height=run.get("height"), local_blend=local_blend)
+                          self_max_grid=self_max_grid, height=run.get("height"),
+                          local_blend=local_blend)
     n = len(hook.sources)
     seeds = check_seeds(seed, n)
     if latents is not None:
