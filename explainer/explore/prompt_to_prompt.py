@@ -46,6 +46,7 @@ in the paper). The source and target run together: one batch of 2n images, sourc
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -90,7 +91,8 @@ class PromptToPrompt(AttentionHook):
         self_steps: τ_s, the fraction of the steps in which the coarse layers' self-attention
             is the source's.
         weights: ``{word: w}``, re-weighting of target words (while the cross maps are
-            injected); None: no re-weighting.
+            injected), in every target that has the word (each word must be in at least
+            one); None: no re-weighting.
         self_max_grid: the finest grid whose self-attention is injected (default: a quarter
             of the latent's side, the paper's 16 for SD v1.5's 64).
         height: the image height, for the latent's side (default: the model's).
@@ -124,8 +126,14 @@ class PromptToPrompt(AttentionHook):
         for word, w in self.weights.items():
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
                 raise ValueError(f"weights[{word!r}]={w!r} must be a number >= 0")
-            for k, tokens in enumerate(tgt_tokens):
-                self.equalizer[k, token_position(tokens, word)] = float(w)
+            found = 0
+            for k, tokens in enumerate(tgt_tokens):   # every target that has the word
+                with contextlib.suppress(ValueError):
+                    self.equalizer[k, token_position(tokens, word)] = float(w)
+                    found += 1
+            if not found:
+                raise ValueError(f"weights: {word!r} is in none of the targets {targets!r}; "
+                                 "name a word of a target prompt")
         self.blend = self._blend_tokens(local_blend, src_tokens, tgt_tokens)  # [2n, 77] or None
         self.blend_threshold = float(blend_threshold)
         self._blend_sum = None

@@ -12,7 +12,8 @@
 - **refinement**, a size word added ("a red circle" -> "a large red circle"): the stated size
   drawn, the position, shape and colour kept, without and with prompt-to-prompt;
 - **re-weighting** the colour word, w from 0.5 to 2 (and 0, the word not read at all): the
-  colour adherence of the target, one point per weight;
+  colour adherence of the target, one point per weight, at the default guidance (where the
+  colour is already near certain) and at guidance 1 (where it is not);
 - **DDIM inversion** of drawn shapes (50 steps, the prompt naming size, colour and shape but
   not the position): the reconstruction's error next to the VAE's round trip, then an edit of
   the colour word from the inverted x_T, with and without prompt-to-prompt: the new colour
@@ -180,23 +181,42 @@ def position_kept(sources, targets) -> np.ndarray:
                      for a, b in found])
 
 
-def reweighting(pipe, weights=WEIGHTS, per_colour: int = 6, seed: int = 9300) -> dict:
-    """Colour adherence of "a {colour} {shape}" with the colour word re-weighted by w."""
+def reweighted(pipe, prompts, seeds, weights=WEIGHTS, guidance_scale=None):
+    """Each prompt ("a red square") with its colour word's attention re-weighted by each w:
+    ``(images {w: [n, H, W, 3]}, colours {w: [the scorer's colour, or None]})``."""
     from explainer.explore.prompt_to_prompt import edit
 
-    curve = {}
-    for w in weights:
-        right = total = 0
-        for c, colour in enumerate(COLOURS):
-            prompts = [f"a {colour} {SHAPES[k % 3]}" for k in range(per_colour)]
-            seeds = [seed + c * per_colour + k for k in range(per_colour)]
-            result = edit(pipe, prompts, prompts, seed=seeds, weights={colour: w})
-            for image, prompt in zip(result.target_images, prompts):
-                score = score_scene(image, (Phrase(shape=prompt.split()[2], colour=colour),))
-                right += bool(score.measured[0] is not None and score.right[0]["colour"])
-                total += 1
-        curve[w] = right / total
-    return curve
+    words = {next(w for w in prompt.split() if w in COLOURS) for prompt in prompts}
+    images, colours = {}, {}
+    for w in weights:               # each prompt's own colour word re-weighted, one batch
+        out = edit(pipe, prompts, prompts, seed=list(seeds), weights=dict.fromkeys(words, w),
+                   guidance_scale=guidance_scale).target_images
+        images[w] = out
+        colours[w] = [_colour(image, prompt) for image, prompt in zip(out, prompts)]
+    return images, colours
+
+
+def _colour(image, prompt: str):
+    """The colour of the shape the scorer matches to the prompt's phrase (None: none found)."""
+    words = prompt.split()
+    phrase = Phrase(shape=next((w for w in words if w in SHAPES), None),
+                    colour=next((w for w in words if w in COLOURS), None))
+    measured = score_scene(image, (phrase,)).measured[0]
+    return None if measured is None else measured.colour
+
+
+def reweighting(pipe, weights=WEIGHTS, per_colour: int = 6, seed: int = 9300,
+                guidance_scale=None) -> dict:
+    """Colour adherence of "a {colour} {shape}" (``per_colour`` prompts per colour, seeds from
+    ``seed``) with the colour word re-weighted by each w: ``{w: rate}``."""
+    prompts, seeds = [], []
+    for c, colour in enumerate(COLOURS):
+        prompts += [f"a {colour} {SHAPES[k % 3]}" for k in range(per_colour)]
+        seeds += [seed + c * per_colour + k for k in range(per_colour)]
+    _, colours = reweighted(pipe, prompts, seeds, weights, guidance_scale)
+    asked = [prompt.split()[1] for prompt in prompts]
+    return {w: float(np.mean([got == want for got, want in zip(colours[w], asked)]))
+            for w in weights}
 
 
 def inversion(pipe, n: int = 24, num_steps: int = 50, guidance_scale=None) -> dict:
@@ -231,7 +251,7 @@ def inversion(pipe, n: int = 24, num_steps: int = 50, guidance_scale=None) -> di
             "prompt-to-prompt": rates(edited.target_images), "without": rates(plain)}
 
 
-def tables(swap: dict, curve: dict, inverted: dict | None = None,
+def tables(swap: dict, curves: dict, inverted: dict | None = None,
            refined: dict | None = None, only_word: dict | None = None) -> str:
     rows = [f"word swap of the shape word ({next(iter(swap.values()))['pairs']} pairs, "
             "position and size left open, same seed):",
@@ -252,7 +272,8 @@ def tables(swap: dict, curve: dict, inverted: dict | None = None,
                  f"{r['position']:.0%}, shape and colour kept {r['shape and colour']:.0%}"
                  for label, r in refined.items()]
     rows.append("re-weighting the colour word: colour adherence")
-    rows.append("  " + "  ".join(f"w={w:g}: {v:.0%}" for w, v in curve.items()))
+    for label, curve in curves.items():
+        rows.append(f"  {label}: " + "  ".join(f"w={w:g}: {v:.0%}" for w, v in curve.items()))
     if inverted:
         r = inverted
         rows.append(f"DDIM inversion of {r['images']} drawn shapes ({r['steps']} steps, guidance "
@@ -287,7 +308,9 @@ def main(argv=None) -> int:
             [swap.source_images, swap.target_images, weight.target_images]))
         return 0
     runs = word_swap_runs(pipe, args.pairs)
-    print(tables(swap_summary(runs), reweighting(pipe), inversion(pipe), refinement(pipe),
+    curves = {f"guidance {pipe.default_guidance:g} (the default), 36 prompts": reweighting(pipe),
+              "guidance 1, 108 prompts": reweighting(pipe, per_colour=18, guidance_scale=1.0)}
+    print(tables(swap_summary(runs), curves, inversion(pipe), refinement(pipe),
                  word_only(pipe, args.pairs, sources=runs["without"][0])))
     return 0
 

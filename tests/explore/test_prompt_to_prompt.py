@@ -28,6 +28,11 @@ def test_alignment_of_swaps_refinements_and_longer_words(tiny_pipe):
     assert PromptToPrompt(tiny_pipe, "a red circle", "a red square").kind == "word swap"
     assert PromptToPrompt(tiny_pipe, "a red circle", "a red circle",
                           weights={"red": 2}).kind == "re-weighting"
+    # one batch, each target its own word: a word re-weights only the targets that have it
+    prompts = ["a red circle", "a large blue square", "a red square"]
+    hook = PromptToPrompt(tiny_pipe, prompts, prompts, weights={"red": 2, "blue": 0.5})
+    assert hook.equalizer[0, 2] == 2 and hook.equalizer[1, 3] == 0.5 and hook.equalizer[2, 2] == 2
+    assert (hook.equalizer != 1).sum() == 3
 
 
 def test_edit_trace_target_reads_the_source_maps(tiny_pipe):
@@ -87,7 +92,7 @@ def test_local_blend_keeps_the_source_outside_the_mask(tiny_pipe):
     (dict(cross_steps=1.5), "cross_steps=1.5"),
     (dict(self_steps=-0.1), "self_steps=-0.1"),
     (dict(weights={"red": -1}), "must be a number >= 0"),
-    (dict(weights={"blue": 2}), "not a token of the prompt"),
+    (dict(weights={"blue": 2}), "'blue' is in none of the targets"),
     (dict(sources="a red circle", targets="a red circle", local_blend=True), "no edited word"),
 ])
 def test_bad_edits_are_refused(tiny_pipe, kwargs, message):
